@@ -1,0 +1,1 @@
+//! Streaming holdback redaction (see docs/architecture.md).

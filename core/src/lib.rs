@@ -1,0 +1,21 @@
+//! Sluice's sans-I/O inspection engine: detectors, protocol codecs and the streaming
+//! holdback redactor, driven through [`Exchange`]. Nothing here does I/O or knows Envoy, so the
+//! ext_proc service and the proxy-wasm filter behave the same.
+
+pub mod codec;
+pub mod detect;
+pub mod exchange;
+pub mod finding;
+pub mod holdback;
+pub mod inject;
+pub mod policy;
+
+pub use codec::Api;
+pub use detect::{DetectorOptions, Scanner};
+pub use exchange::{
+    AuditRecord, BodyOutcome, Decision, Engine, Exchange, ExchangeContext, HeaderMutation,
+    HeadersOutcome, LocalReply,
+};
+pub use finding::{Category, Encoding, Finding};
+pub use inject::{InjectionDetector, InjectionReport};
+pub use policy::{Action, Policy};

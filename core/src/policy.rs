@@ -1,0 +1,174 @@
+//! The policy seam: what to do per category and direction, plus limits. The built-in default
+//! masks credentials and PII in both directions and flags injection. A richer policy language
+//! replaces this type's construction, not its consumers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::DetectorOptions;
+use crate::finding::Category;
+
+/// What happens to a finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Nothing, not even counted in the decision header.
+    Allow,
+    /// Count and audit, let the bytes through.
+    Flag,
+    /// Replace the matched span with `[REDACTED:<rule>]`.
+    Mask,
+    /// Refuse the request (before upstream) or stop the stream (mid-way).
+    Block,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectionPolicy {
+    pub credential: Action,
+    pub pii: Action,
+    pub injection: Action,
+}
+
+impl DirectionPolicy {
+    pub fn action(&self, category: Category) -> Action {
+        match category {
+            Category::Credential => self.credential,
+            Category::Pii => self.pii,
+            Category::Injection => self.injection,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body inspected; larger ones are refused with 413.
+    pub request_body_bytes: usize,
+    /// Largest non-streamed response body (or partial stream event) buffered for inspection.
+    pub response_buffer_bytes: usize,
+    /// Largest amount of text held back per logical stream before deciding on what is there.
+    pub holdback_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_body_bytes: 4 * 1024 * 1024,
+            response_buffer_bytes: 4 * 1024 * 1024,
+            holdback_bytes: 4096,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Detectors {
+    pub credentials: bool,
+    pub email: bool,
+    pub phone: bool,
+    pub payment_card: bool,
+    pub us_ssn: bool,
+    pub iban: bool,
+    pub ip_address: bool,
+    pub decoders: bool,
+    pub injection: bool,
+    /// Injection score at or above which a finding is reported.
+    pub injection_threshold: f32,
+}
+
+impl Default for Detectors {
+    fn default() -> Self {
+        let d = DetectorOptions::default();
+        Detectors {
+            credentials: d.credentials,
+            email: d.email,
+            phone: d.phone,
+            payment_card: d.payment_card,
+            us_ssn: d.us_ssn,
+            iban: d.iban,
+            ip_address: d.ip_address,
+            decoders: d.decoders,
+            injection: true,
+            injection_threshold: crate::inject::InjectionDetector::DEFAULT_THRESHOLD,
+        }
+    }
+}
+
+impl Detectors {
+    pub fn options(&self) -> DetectorOptions {
+        DetectorOptions {
+            credentials: self.credentials,
+            email: self.email,
+            phone: self.phone,
+            payment_card: self.payment_card,
+            us_ssn: self.us_ssn,
+            iban: self.iban,
+            ip_address: self.ip_address,
+            decoders: self.decoders,
+            ..DetectorOptions::default()
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    pub version: u32,
+    pub request: DirectionPolicy,
+    pub response: DirectionPolicy,
+    pub detectors: Detectors,
+    pub limits: Limits,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let both = DirectionPolicy {
+            credential: Action::Mask,
+            pii: Action::Mask,
+            injection: Action::Flag,
+        };
+        Policy {
+            version: 1,
+            request: both,
+            response: both,
+            detectors: Detectors::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("unsupported policy version {0} (this build reads version 1)")]
+    Version(u32),
+    #[error("limits.{0} must be greater than zero")]
+    ZeroLimit(&'static str),
+}
+
+impl Policy {
+    /// Parses a JSON policy document and checks it; partial or unknown fields are errors, never
+    /// silently ignored.
+    pub fn from_json(text: &str) -> Result<Policy, PolicyError> {
+        let p: Policy = serde_json::from_str(text)?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.version != 1 {
+            return Err(PolicyError::Version(self.version));
+        }
+        if self.limits.request_body_bytes == 0 {
+            return Err(PolicyError::ZeroLimit("request_body_bytes"));
+        }
+        if self.limits.response_buffer_bytes == 0 {
+            return Err(PolicyError::ZeroLimit("response_buffer_bytes"));
+        }
+        if self.limits.holdback_bytes == 0 {
+            return Err(PolicyError::ZeroLimit("holdback_bytes"));
+        }
+        Ok(())
+    }
+}

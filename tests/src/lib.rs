@@ -1,0 +1,1 @@
+//! End-to-end harness: a mock LLM upstream and real Envoy + Sluice on loopback.

@@ -1,0 +1,1 @@
+//! Sluice inside Envoy as a proxy-wasm filter.
