@@ -8,9 +8,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::codec::Api;
+use crate::codec::{self, Api, CodecError, Framing, ResponseRewriter};
+use crate::decompress::{ContentEncoding, Decompressor};
+use crate::detect::Scanner;
 use crate::finding::Category;
-use crate::policy::Policy;
+use crate::holdback::{Counted, Redactor};
+use crate::inject::InjectionDetector;
+use crate::policy::{Action, Policy};
 
 /// Header list as adapters see it: lower-case names, values as text.
 pub type Headers = [(String, String)];
@@ -125,13 +129,18 @@ pub enum EngineError {
 #[derive(Clone, Debug)]
 pub struct Engine {
     policy: Arc<Policy>,
+    scanner: Arc<Scanner>,
+    injection: Arc<InjectionDetector>,
 }
 
 impl Engine {
     pub fn new(policy: Policy) -> Result<Engine, EngineError> {
         policy.validate()?;
+        let scanner = Scanner::new(&policy.detectors.options())?;
         Ok(Engine {
             policy: Arc::new(policy),
+            scanner: Arc::new(scanner),
+            injection: Arc::new(InjectionDetector::new()),
         })
     }
 
@@ -139,12 +148,56 @@ impl Engine {
         &self.policy
     }
 
+    pub fn scanner(&self) -> &Scanner {
+        &self.scanner
+    }
+
+    pub fn injection(&self) -> &InjectionDetector {
+        &self.injection
+    }
+
     pub fn exchange(&self, ctx: ExchangeContext) -> Exchange {
         Exchange {
             engine: self.clone(),
             ctx,
+            api: None,
+            path: String::new(),
+            request_body: Vec::new(),
+            request_done: false,
+            request_findings: Vec::new(),
+            response: None,
+            response_findings: Vec::new(),
+            response_done: false,
+            stopped: false,
+            replied: false,
+            errors: Vec::new(),
+            best_effort: false,
+            scratch: Vec::new(),
         }
     }
+
+    fn redactor(&self, direction: Direction) -> Redactor {
+        let p = &self.policy;
+        let injection = p
+            .detectors
+            .injection
+            .then(|| (self.injection.clone(), p.detectors.injection_threshold));
+        let dp = match direction {
+            Direction::Request => p.request,
+            Direction::Response => p.response,
+        };
+        Redactor::new(self.scanner.clone(), injection, dp, p.limits.holdback_bytes)
+    }
+}
+
+/// Response-side state, created when the response headers arrive.
+#[derive(Debug)]
+struct ResponseState {
+    api: Api,
+    framing: Framing,
+    rewriter: ResponseRewriter,
+    redactor: Redactor,
+    decompressor: Option<Decompressor>,
 }
 
 /// State of one request/response pair.
@@ -152,40 +205,362 @@ impl Engine {
 pub struct Exchange {
     engine: Engine,
     ctx: ExchangeContext,
+    api: Option<Api>,
+    path: String,
+    request_body: Vec<u8>,
+    request_done: bool,
+    request_findings: Vec<Counted>,
+    response: Option<ResponseState>,
+    response_findings: Vec<Counted>,
+    response_done: bool,
+    /// The response stream was stopped (block or fail-closed error); later chunks are dropped.
+    stopped: bool,
+    /// A local reply was produced; nothing else is forwarded.
+    replied: bool,
+    errors: Vec<String>,
+    best_effort: bool,
+    scratch: Vec<u8>,
+}
+
+fn header<'h>(headers: &'h Headers, name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 impl Exchange {
-    /// `headers` includes pseudo-headers (`:path`, `:method`, `:authority`).
-    pub fn request_headers(&mut self, _headers: &Headers) -> HeadersOutcome {
-        HeadersOutcome::Continue(HeaderMutation::default())
+    /// The API this exchange was recognised as (after the request headers / body).
+    pub fn api(&self) -> Option<Api> {
+        self.api
     }
 
-    pub fn request_body(&mut self, _chunk: &[u8], _end_of_stream: bool) -> BodyOutcome {
-        BodyOutcome::Unchanged
+    fn reply(&mut self, status: u16, message: &str, reason: &'static str) -> LocalReply {
+        self.replied = true;
+        self.errors.push(reason.to_string());
+        let api = self.api.unwrap_or(Api::Text);
+        let request_id = self.ctx.request_id.clone().unwrap_or_default();
+        let (content_type, body) = codec::error_body(api, status, message, &request_id);
+        let mut headers = vec![("content-type".to_string(), content_type.to_string())];
+        if !request_id.is_empty() {
+            headers.push(("x-request-id".to_string(), request_id));
+        }
+        headers.push((
+            "x-sluice-decision".to_string(),
+            format!("block; reason={reason}"),
+        ));
+        LocalReply {
+            status,
+            headers,
+            body,
+            reason,
+        }
+    }
+
+    /// `headers` includes pseudo-headers (`:path`, `:method`, `:authority`).
+    pub fn request_headers(&mut self, headers: &Headers) -> HeadersOutcome {
+        self.path = header(headers, ":path").unwrap_or("").to_string();
+        if self.ctx.request_id.is_none() {
+            self.ctx.request_id = header(headers, "x-request-id").map(str::to_string);
+        }
+        self.api = self
+            .ctx
+            .api
+            .or_else(|| Some(codec::detect_api(&self.path, None)));
+        match ContentEncoding::parse(header(headers, "content-encoding")) {
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => {
+                let r = self.reply(
+                    415,
+                    "compressed request bodies are not accepted by the inspection layer",
+                    "request-content-encoding",
+                );
+                return HeadersOutcome::Reply(r);
+            }
+        }
+        let mut m = HeaderMutation::default();
+        // Ask for an uncompressed answer so it can be read as it streams.
+        m.set
+            .push(("accept-encoding".to_string(), "identity".to_string()));
+        HeadersOutcome::Continue(m)
+    }
+
+    pub fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyOutcome {
+        if self.replied || self.request_done {
+            return BodyOutcome::Replace(Vec::new());
+        }
+        let limit = self.engine.policy.limits.request_body_bytes;
+        if self.request_body.len() + chunk.len() > limit {
+            self.request_body = Vec::new();
+            let msg = format!("request body exceeds the inspection limit of {limit} bytes");
+            return BodyOutcome::Reply(self.reply(413, &msg, "request-too-large"));
+        }
+        if !end_of_stream {
+            self.request_body.extend_from_slice(chunk);
+            return BodyOutcome::Replace(Vec::new());
+        }
+        self.request_done = true;
+        let body: std::borrow::Cow<'_, [u8]> = if self.request_body.is_empty() {
+            std::borrow::Cow::Borrowed(chunk)
+        } else {
+            let mut b = std::mem::take(&mut self.request_body);
+            b.extend_from_slice(chunk);
+            std::borrow::Cow::Owned(b)
+        };
+        if body.is_empty() {
+            return BodyOutcome::Unchanged;
+        }
+        let detected = self
+            .ctx
+            .api
+            .unwrap_or_else(|| codec::detect_api(&self.path, Some(&body)));
+        self.api = Some(detected);
+        self.best_effort = detected == Api::Text;
+        let mut redactor = self.engine.redactor(Direction::Request);
+        let result = codec::rewrite_request(detected, &body, &mut redactor);
+        self.request_findings.extend_from_slice(redactor.findings());
+        let rewritten = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let (status, reason) = match e {
+                    CodecError::TooLarge { .. } => (413, "request-too-large"),
+                    _ => (400, "request-unreadable"),
+                };
+                let msg = format!("request body could not be inspected: {e}");
+                return BodyOutcome::Reply(self.reply(status, &msg, reason));
+            }
+        };
+        if redactor.blocked() {
+            let cats = summarise_categories(&self.request_findings, Action::Block);
+            let msg = format!("request blocked by policy: it contains {cats}");
+            return BodyOutcome::Reply(self.reply(403, &msg, "policy-block"));
+        }
+        match rewritten {
+            // A request body is always buffered whole, so emitting it unchanged is exactly the
+            // chunk when it came in one piece; otherwise the adapter must get the whole body.
+            None if body.len() == chunk.len() => BodyOutcome::Unchanged,
+            None => BodyOutcome::Replace(body.into_owned()),
+            Some(new) => BodyOutcome::Replace(new),
+        }
     }
 
     /// `headers` includes `:status`.
-    pub fn response_headers(&mut self, _headers: &Headers) -> HeadersOutcome {
-        HeadersOutcome::Continue(HeaderMutation::default())
+    pub fn response_headers(&mut self, headers: &Headers) -> HeadersOutcome {
+        let api = self.api.unwrap_or(Api::Text);
+        let framing = codec::framing_for(api, header(headers, "content-type"));
+        let limits = &self.engine.policy.limits;
+        let decompressor = match ContentEncoding::parse(header(headers, "content-encoding")) {
+            Ok(None) => None,
+            Ok(Some(enc)) => Some(Decompressor::new(
+                enc,
+                limits.response_buffer_bytes.max(1 << 20),
+            )),
+            Err(_) => {
+                let r = self.reply(
+                    502,
+                    "the upstream answered with a content-encoding the inspection layer cannot read",
+                    "response-content-encoding",
+                );
+                return HeadersOutcome::Reply(r);
+            }
+        };
+        let mut m = HeaderMutation::default();
+        // The body may change length (masks, holdback, decompression).
+        m.remove.push("content-length".to_string());
+        if decompressor.is_some() {
+            m.remove.push("content-encoding".to_string());
+        }
+        m.set
+            .push(("x-sluice-decision".to_string(), self.decision_header()));
+        self.response = Some(ResponseState {
+            api,
+            framing,
+            rewriter: ResponseRewriter::new(api, framing, limits.response_buffer_bytes),
+            redactor: self.engine.redactor(Direction::Response),
+            decompressor,
+        });
+        HeadersOutcome::Continue(m)
     }
 
-    pub fn response_body(&mut self, _chunk: &[u8], _end_of_stream: bool) -> BodyOutcome {
-        BodyOutcome::Unchanged
+    pub fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyOutcome {
+        if self.stopped || self.response_done || self.replied {
+            return BodyOutcome::Replace(Vec::new());
+        }
+        if self.response.is_none() {
+            // Headers were never seen (adapter skipped them): read as raw text, fail closed.
+            let _ = self.response_headers(&[]);
+        }
+        let Some(state) = self.response.as_mut() else {
+            return BodyOutcome::Replace(Vec::new());
+        };
+        if end_of_stream {
+            self.response_done = true;
+        }
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let mut failure: Option<String> = None;
+        let decoded;
+        let input: &[u8] = match state.decompressor.as_mut() {
+            None => chunk,
+            Some(d) => {
+                let mut plain = Vec::new();
+                match d.push(chunk, end_of_stream, &mut plain) {
+                    Ok(()) => {}
+                    Err(e) => failure = Some(e.to_string()),
+                }
+                decoded = plain;
+                &decoded
+            }
+        };
+        if failure.is_none()
+            && let Err(e) = state
+                .rewriter
+                .push(input, end_of_stream, &mut state.redactor, &mut out)
+        {
+            failure = Some(e.to_string());
+        }
+        let blocked = state.redactor.blocked();
+        if failure.is_some() || blocked {
+            let message = if blocked {
+                "response stopped by policy".to_string()
+            } else {
+                "response could not be inspected; stopped".to_string()
+            };
+            if let Some(f) = failure {
+                self.errors.push(format!("response: {f}"));
+            }
+            // What the rewriter released before the failure was inspected; the rest is not.
+            out.extend_from_slice(&codec::stream_error_event(
+                state.api,
+                state.framing,
+                &message,
+            ));
+            self.stopped = true;
+        }
+        let outcome = if !self.stopped && state.decompressor.is_none() && out == chunk {
+            BodyOutcome::Unchanged
+        } else {
+            BodyOutcome::Replace(out.clone())
+        };
+        self.scratch = out;
+        outcome
+    }
+
+    /// `x-sluice-decision` value: the decision so far and counts by category, never a value.
+    pub fn decision_header(&self) -> String {
+        let all = self
+            .request_findings
+            .iter()
+            .chain(self.response_findings.iter());
+        let mut counts = [0u32; 3];
+        for f in all.clone() {
+            counts[f.category as usize] += 1;
+        }
+        let decision = decide(all.map(|f| f.action));
+        format!(
+            "{}; credential={}; pii={}; injection={}",
+            decision_str(decision),
+            counts[0],
+            counts[1],
+            counts[2]
+        )
     }
 
     /// The audit record. Safe to call more than once and at any point.
     pub fn finish(&mut self) -> AuditRecord {
+        if let Some(state) = self.response.as_ref() {
+            self.response_findings = state.redactor.findings().to_vec();
+        }
+        let mut findings: Vec<FindingSummary> = Vec::new();
+        for (direction, list) in [
+            (Direction::Request, &self.request_findings),
+            (Direction::Response, &self.response_findings),
+        ] {
+            for f in list {
+                match findings
+                    .iter_mut()
+                    .find(|s| s.rule == f.rule && s.direction == direction)
+                {
+                    Some(s) => s.count += 1,
+                    None => findings.push(FindingSummary {
+                        rule: f.rule,
+                        category: f.category,
+                        direction,
+                        count: 1,
+                    }),
+                }
+            }
+        }
+        let actions = self
+            .request_findings
+            .iter()
+            .chain(self.response_findings.iter())
+            .map(|f| f.action);
+        let mut decision = decide(actions);
+        if self.replied || self.stopped {
+            decision = Decision::Block;
+        }
         AuditRecord {
-            api: None,
+            api: self.api.map(Api::as_str),
             identity: self.ctx.identity.clone(),
             route: self.ctx.route.clone(),
             request_id: self.ctx.request_id.clone(),
             policy_version: self.engine.policy.version,
-            decision: Decision::Allow,
-            findings: Vec::new(),
-            errors: Vec::new(),
-            best_effort: false,
-            incomplete: false,
+            decision,
+            findings,
+            errors: self.errors.clone(),
+            best_effort: self.best_effort,
+            incomplete: !(self.replied
+                || (self.request_done || self.path.is_empty()) && self.response_done),
         }
+    }
+}
+
+fn decide(actions: impl Iterator<Item = Action>) -> Decision {
+    let mut d = Decision::Allow;
+    for a in actions {
+        let this = match a {
+            Action::Allow => Decision::Allow,
+            Action::Flag => Decision::Flag,
+            Action::Mask => Decision::Mask,
+            Action::Block => Decision::Block,
+        };
+        if rank(this) > rank(d) {
+            d = this;
+        }
+    }
+    d
+}
+
+fn rank(d: Decision) -> u8 {
+    match d {
+        Decision::Allow => 0,
+        Decision::Flag => 1,
+        Decision::Mask => 2,
+        Decision::Block => 3,
+    }
+}
+
+fn decision_str(d: Decision) -> &'static str {
+    match d {
+        Decision::Allow => "allow",
+        Decision::Flag => "flag",
+        Decision::Mask => "mask",
+        Decision::Block => "block",
+    }
+}
+
+fn summarise_categories(findings: &[Counted], action: Action) -> String {
+    let mut cats: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.action == action)
+        .map(|f| f.category.as_str())
+        .collect();
+    cats.sort_unstable();
+    cats.dedup();
+    if cats.is_empty() {
+        "disallowed content".to_string()
+    } else {
+        cats.join(", ")
     }
 }

@@ -3,6 +3,7 @@
 //! ext_proc service and the proxy-wasm filter behave the same.
 
 pub mod codec;
+pub mod decompress;
 pub mod detect;
 pub mod exchange;
 pub mod finding;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cli;
+mod policy_file;
 
 /// Sluice inspects LLM traffic for leaked credentials, personal data and prompt injection.
 #[derive(Parser, Debug)]

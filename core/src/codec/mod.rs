@@ -212,3 +212,38 @@ impl ResponseRewriter {
         Ok(())
     }
 }
+
+/// Recognises the API from the request path (and body, for JSON-RPC).
+pub fn detect_api(path: &str, request_body: Option<&[u8]>) -> Api {
+    let path = path.split('?').next().unwrap_or(path);
+    if path.ends_with("/chat/completions") {
+        Api::OpenAiChat
+    } else if path.ends_with("/responses") {
+        Api::OpenAiResponses
+    } else if path.ends_with("/messages") {
+        Api::Anthropic
+    } else if path.contains(":streamGenerateContent") || path.contains(":generateContent") {
+        Api::Gemini
+    } else if path.ends_with("/api/chat") || path.ends_with("/api/generate") {
+        Api::Ollama
+    } else if request_body.is_some_and(|b| memchr::memmem::find(b, b"\"jsonrpc\"").is_some()) {
+        Api::Mcp
+    } else {
+        Api::Text
+    }
+}
+
+/// Chooses the response framing from the API and the response `content-type`.
+pub fn framing_for(api: Api, content_type: Option<&str>) -> Framing {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    if ct.starts_with("text/event-stream") {
+        Framing::Sse
+    } else if ct.starts_with("application/x-ndjson") || (api == Api::Ollama && ct.contains("json"))
+    {
+        Framing::Ndjson
+    } else if ct.contains("json") && api != Api::Text {
+        Framing::Json
+    } else {
+        Framing::Raw
+    }
+}
