@@ -369,7 +369,10 @@ mod tests {
             }
         );
         let u = parse_upstream("http://127.0.0.1:8080/").unwrap();
-        assert_eq!((u.tls, u.port, u.authority.as_str()), (false, 8080, "127.0.0.1:8080"));
+        assert_eq!(
+            (u.tls, u.port, u.authority.as_str()),
+            (false, 8080, "127.0.0.1:8080")
+        );
         let u = parse_upstream("http://[::1]:8080").unwrap();
         assert_eq!(u.host, "::1");
         for bad in [

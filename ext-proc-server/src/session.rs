@@ -392,3 +392,395 @@ fn immediate_response(reply: LocalReply) -> pb::ImmediateResponse {
         details: reply.reason.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::google::protobuf::{Struct, Value};
+    use std::sync::{Arc, Mutex};
+
+    /// Outcomes the test wants, and the calls the session made.
+    #[derive(Default)]
+    struct Script {
+        request_headers: Option<HeadersOutcome>,
+        request_body: Vec<BodyOutcome>,
+        response_headers: Option<HeadersOutcome>,
+        response_body: Vec<BodyOutcome>,
+        calls: Vec<String>,
+        ctx: Option<ExchangeContext>,
+    }
+
+    #[derive(Clone, Default)]
+    struct Scripted(Arc<Mutex<Script>>);
+
+    struct ScriptedExchange(Arc<Mutex<Script>>);
+
+    impl ExchangeSource for Scripted {
+        type Exchange = ScriptedExchange;
+        fn exchange(&self, ctx: ExchangeContext) -> ScriptedExchange {
+            self.0.lock().unwrap().ctx = Some(ctx);
+            ScriptedExchange(self.0.clone())
+        }
+    }
+
+    fn next_body(list: &mut Vec<BodyOutcome>) -> BodyOutcome {
+        if list.is_empty() {
+            BodyOutcome::Unchanged
+        } else {
+            list.remove(0)
+        }
+    }
+
+    impl ExchangeSteps for ScriptedExchange {
+        fn request_headers(&mut self, headers: &Headers) -> HeadersOutcome {
+            let mut s = self.0.lock().unwrap();
+            s.calls.push(format!("request_headers {}", headers.len()));
+            s.request_headers
+                .take()
+                .unwrap_or(HeadersOutcome::Continue(HeaderMutation::default()))
+        }
+        fn request_body(&mut self, chunk: &[u8], eos: bool) -> BodyOutcome {
+            let mut s = self.0.lock().unwrap();
+            s.calls.push(format!("request_body {} {eos}", chunk.len()));
+            next_body(&mut s.request_body)
+        }
+        fn response_headers(&mut self, headers: &Headers) -> HeadersOutcome {
+            let mut s = self.0.lock().unwrap();
+            s.calls.push(format!("response_headers {}", headers.len()));
+            s.response_headers
+                .take()
+                .unwrap_or(HeadersOutcome::Continue(HeaderMutation::default()))
+        }
+        fn response_body(&mut self, chunk: &[u8], eos: bool) -> BodyOutcome {
+            let mut s = self.0.lock().unwrap();
+            s.calls.push(format!("response_body {} {eos}", chunk.len()));
+            next_body(&mut s.response_body)
+        }
+        fn finish(&mut self) -> AuditRecord {
+            let mut s = self.0.lock().unwrap();
+            s.calls.push("finish".into());
+            Engine::new(sluice_core::Policy::default())
+                .unwrap()
+                .exchange(ExchangeContext::default())
+                .finish()
+        }
+    }
+
+    fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
+        HeaderMap {
+            headers: pairs
+                .iter()
+                .map(|(k, v)| HeaderValue {
+                    key: (*k).into(),
+                    value: String::new(),
+                    raw_value: v.as_bytes().to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    fn headers_msg(request: bool, pairs: &[(&str, &str)], eos: bool) -> pb::ProcessingRequest {
+        let h = pb::HttpHeaders {
+            headers: Some(header_map(pairs)),
+            end_of_stream: eos,
+            ..Default::default()
+        };
+        pb::ProcessingRequest {
+            request: Some(if request {
+                Request::RequestHeaders(h)
+            } else {
+                Request::ResponseHeaders(h)
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn body_msg(request: bool, body: &[u8], eos: bool) -> pb::ProcessingRequest {
+        let b = pb::HttpBody {
+            body: body.to_vec(),
+            end_of_stream: eos,
+            ..Default::default()
+        };
+        pb::ProcessingRequest {
+            request: Some(if request {
+                Request::RequestBody(b)
+            } else {
+                Request::ResponseBody(b)
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn reply() -> LocalReply {
+        LocalReply {
+            status: 403,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: b"{\"error\":{}}".to_vec(),
+            reason: "blocked",
+        }
+    }
+
+    fn common(r: pb::ProcessingResponse) -> pb::CommonResponse {
+        match r.response {
+            Some(Response::RequestHeaders(h) | Response::ResponseHeaders(h)) => h.response,
+            Some(Response::RequestBody(b) | Response::ResponseBody(b)) => b.response,
+            other => panic!("not a headers or body response: {other:?}"),
+        }
+        .unwrap_or_default()
+    }
+
+    fn set_headers(m: &pb::HeaderMutation) -> Vec<(String, Vec<u8>, i32)> {
+        m.set_headers
+            .iter()
+            .map(|o| {
+                let h = o.header.clone().unwrap_or_default();
+                (h.key, h.raw_value, o.append_action)
+            })
+            .collect()
+    }
+
+    const REQUEST: &[(&str, &str)] = &[
+        (":path", "/v1/chat/completions?x=1"),
+        (":method", "POST"),
+        ("x-request-id", "rid-1"),
+        (
+            "x-forwarded-client-cert",
+            "By=spiffe://a;URI=spiffe://evil,By=spiffe://gw;Hash=ab;URI=spiffe://cluster/ns/app",
+        ),
+    ];
+
+    #[test]
+    fn header_mutations_use_raw_values_and_overwrite() {
+        let script = Scripted::default();
+        script.0.lock().unwrap().request_headers = Some(HeadersOutcome::Continue(HeaderMutation {
+            set: vec![("accept-encoding".into(), "identity".into())],
+            remove: vec!["content-length".into()],
+        }));
+        let mut session = Session::new(script.clone());
+        let r = session
+            .handle(headers_msg(true, REQUEST, false))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(r.response, Some(Response::RequestHeaders(_))));
+        let m = common(r).header_mutation.unwrap();
+        assert_eq!(
+            set_headers(&m),
+            vec![(
+                "accept-encoding".to_owned(),
+                b"identity".to_vec(),
+                HeaderAppendAction::OverwriteIfExistsOrAdd as i32
+            )]
+        );
+        assert_eq!(m.remove_headers, vec!["content-length".to_owned()]);
+        let ctx = script.0.lock().unwrap().ctx.clone().unwrap();
+        assert_eq!(ctx.request_id.as_deref(), Some("rid-1"));
+        assert_eq!(ctx.route.as_deref(), Some("/v1/chat/completions"));
+        assert_eq!(ctx.identity.as_deref(), Some("spiffe://cluster/ns/app"));
+    }
+
+    #[test]
+    fn peer_certificate_attribute_wins_over_xfcc() {
+        let script = Scripted::default();
+        let mut session = Session::new(script.clone());
+        let mut msg = headers_msg(true, REQUEST, false);
+        let mut fields = std::collections::HashMap::new();
+        fields.insert(
+            PEER_URI_SAN_ATTRIBUTE.to_owned(),
+            Value {
+                kind: Some(Kind::StringValue("spiffe://mtls/peer".into())),
+            },
+        );
+        msg.attributes
+            .insert("envoy.filters.http.ext_proc".into(), Struct { fields });
+        session.handle(msg).unwrap().unwrap();
+        let ctx = script.0.lock().unwrap().ctx.clone().unwrap();
+        assert_eq!(ctx.identity.as_deref(), Some("spiffe://mtls/peer"));
+    }
+
+    #[test]
+    fn replaced_request_body_gets_its_content_length() {
+        let script = Scripted::default();
+        script.0.lock().unwrap().request_body = vec![BodyOutcome::Replace(b"0123456789".to_vec())];
+        let mut session = Session::new(script);
+        session.handle(headers_msg(true, REQUEST, false));
+        let r = session
+            .handle(body_msg(true, b"abc", true))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(r.response, Some(Response::RequestBody(_))));
+        let c = common(r);
+        assert_eq!(
+            c.body_mutation.unwrap().mutation,
+            Some(pb::body_mutation::Mutation::Body(b"0123456789".to_vec()))
+        );
+        assert_eq!(
+            set_headers(&c.header_mutation.unwrap()),
+            vec![(
+                "content-length".to_owned(),
+                b"10".to_vec(),
+                HeaderAppendAction::OverwriteIfExistsOrAdd as i32
+            )]
+        );
+    }
+
+    #[test]
+    fn unchanged_body_has_no_mutation() {
+        let mut session = Session::new(Scripted::default());
+        session.handle(headers_msg(true, REQUEST, false));
+        let c = common(
+            session
+                .handle(body_msg(true, b"abc", true))
+                .unwrap()
+                .unwrap(),
+        );
+        assert_eq!(c, pb::CommonResponse::default());
+    }
+
+    #[test]
+    fn reply_before_response_headers_is_an_immediate_response() {
+        let script = Scripted::default();
+        script.0.lock().unwrap().request_body = vec![BodyOutcome::Reply(reply())];
+        let mut session = Session::new(script);
+        session.handle(headers_msg(true, REQUEST, false));
+        let r = session
+            .handle(body_msg(true, b"abc", true))
+            .unwrap()
+            .unwrap();
+        let Some(Response::ImmediateResponse(i)) = r.response else {
+            panic!("expected an immediate response: {r:?}");
+        };
+        assert_eq!(i.status.unwrap().code, 403);
+        assert_eq!(i.body, b"{\"error\":{}}");
+        assert_eq!(i.details, "blocked");
+        assert_eq!(
+            set_headers(&i.headers.unwrap())[0].1,
+            b"application/json".to_vec()
+        );
+        // Envoy sends nothing more after an immediate response; if it did, the stream ends.
+        assert!(
+            session
+                .handle(headers_msg(false, &[], false))
+                .unwrap()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn reply_at_response_headers_is_still_an_immediate_response() {
+        let script = Scripted::default();
+        script.0.lock().unwrap().response_headers = Some(HeadersOutcome::Reply(reply()));
+        let mut session = Session::new(script);
+        session.handle(headers_msg(true, REQUEST, true));
+        let r = session
+            .handle(headers_msg(false, &[(":status", "200")], false))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(r.response, Some(Response::ImmediateResponse(_))));
+    }
+
+    #[test]
+    fn reply_after_response_headers_ends_the_stream_with_an_error() {
+        let script = Scripted::default();
+        script.0.lock().unwrap().response_body = vec![
+            BodyOutcome::Replace(b"data: a\n\n".to_vec()),
+            BodyOutcome::Reply(reply()),
+        ];
+        let mut session = Session::new(script);
+        session.handle(headers_msg(true, REQUEST, true));
+        session.handle(headers_msg(false, &[(":status", "200")], false));
+        let first = common(
+            session
+                .handle(body_msg(false, b"x", false))
+                .unwrap()
+                .unwrap(),
+        );
+        assert_eq!(
+            first.body_mutation.unwrap().mutation,
+            Some(pb::body_mutation::Mutation::Body(b"data: a\n\n".to_vec()))
+        );
+        // Header mutations would be ignored by Envoy on a streamed body: none are sent.
+        assert!(first.header_mutation.is_none());
+        let err = session
+            .handle(body_msg(false, b"y", false))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Aborted);
+        assert!(err.message().contains("blocked"));
+    }
+
+    #[test]
+    fn headers_with_end_of_stream_complete_the_body_for_the_core() {
+        let script = Scripted::default();
+        script.0.lock().unwrap().request_body = vec![BodyOutcome::Reply(reply())];
+        let mut session = Session::new(script.clone());
+        let r = session
+            .handle(headers_msg(true, REQUEST, true))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(r.response, Some(Response::ImmediateResponse(_))));
+        assert_eq!(
+            script.0.lock().unwrap().calls,
+            vec!["request_headers 4", "request_body 0 true"]
+        );
+    }
+
+    #[test]
+    fn repeated_end_of_stream_is_answered_without_the_core() {
+        let script = Scripted::default();
+        let mut session = Session::new(script.clone());
+        session.handle(headers_msg(true, REQUEST, true));
+        session.handle(headers_msg(false, &[(":status", "200")], false));
+        for _ in 0..2 {
+            let c = common(session.handle(body_msg(false, b"", true)).unwrap().unwrap());
+            assert_eq!(c, pb::CommonResponse::default());
+        }
+        // Bytes after the end were never inspected: refused.
+        assert!(
+            session
+                .handle(body_msg(false, b"late", true))
+                .unwrap()
+                .is_err()
+        );
+        assert!(session.finish().is_some());
+        assert!(session.finish().is_none());
+        assert_eq!(
+            script.0.lock().unwrap().calls,
+            vec![
+                "request_headers 4",
+                "request_body 0 true",
+                "response_headers 1",
+                "response_body 0 true",
+                "finish"
+            ]
+        );
+    }
+
+    #[test]
+    fn messages_without_a_phase_get_no_answer() {
+        let mut session = Session::new(Scripted::default());
+        assert!(session.handle(pb::ProcessingRequest::default()).is_none());
+    }
+
+    #[test]
+    fn finish_without_any_message_still_audits() {
+        let script = Scripted::default();
+        let mut session = Session::new(script.clone());
+        assert!(session.finish().is_some());
+        assert_eq!(script.0.lock().unwrap().calls, vec!["finish"]);
+    }
+
+    #[test]
+    fn values_sent_in_the_value_field_are_read_too() {
+        let map = HeaderMap {
+            headers: vec![HeaderValue {
+                key: "Content-Type".into(),
+                value: "text/plain".into(),
+                raw_value: Vec::new(),
+            }],
+        };
+        assert_eq!(
+            header_list(Some(&map)),
+            vec![("content-type".to_owned(), "text/plain".to_owned())]
+        );
+    }
+}
