@@ -125,7 +125,7 @@ fn tcp_only(addr: &ListenAddr, flag: &str) -> anyhow::Result<Value> {
 }
 
 fn duration(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{}.{:03}s", ms / 1000, ms % 1000)
