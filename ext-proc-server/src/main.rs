@@ -4,8 +4,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bootstrap;
 mod cli;
+mod listen;
 mod policy_file;
+mod serve;
+mod service;
+mod session;
 
 /// Sluice inspects LLM traffic for leaked credentials, personal data and prompt injection.
 #[derive(Parser, Debug)]
@@ -19,6 +24,10 @@ struct Cli {
 enum Command {
     Scan(cli::ScanArgs),
     Redact(cli::RedactArgs),
+    /// Serve the Envoy ext_proc gRPC service.
+    Serve(serve::ServeArgs),
+    /// Print an Envoy bootstrap (YAML) that puts Sluice in front of an upstream.
+    EnvoyBootstrap(bootstrap::BootstrapArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +35,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => cli::scan(args),
         Command::Redact(args) => cli::redact(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::serve(args).map(|()| ExitCode::SUCCESS),
+        Command::EnvoyBootstrap(args) => bootstrap::bootstrap(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -1,22 +1,79 @@
-//! Policy files on disk: JSON, or YAML converted to the same document.
+//! Reading a policy document from disk. JSON and YAML describe the same `Policy`; YAML is
+//! converted to JSON first so the core's own parser (with its unknown-field and version checks)
+//! stays the only judge of what a valid policy is.
+
+use std::path::Path;
 
 use sluice_core::Policy;
+use sluice_core::policy::PolicyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyFileError {
-    #[error("not valid YAML/JSON: {0}")]
-    Syntax(String),
-    #[error(transparent)]
-    Policy(#[from] sluice_core::policy::PolicyError),
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("policy file {path} is not valid YAML: {source}")]
+    Yaml {
+        path: String,
+        source: serde_yaml_ng::Error,
+    },
+    #[error("policy file {path}: {source}")]
+    Policy { path: String, source: PolicyError },
 }
 
-/// Parses a policy written as JSON or YAML.
-pub fn parse(text: &str) -> Result<Policy, PolicyFileError> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') {
-        return Ok(Policy::from_json(text)?);
+/// The policy document as JSON text, whether the file held JSON or YAML.
+pub fn policy_json(path: &Path) -> Result<String, PolicyFileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    to_json(&text).map_err(|source| PolicyFileError::Yaml {
+        path: shown,
+        source,
+    })
+}
+
+/// Reads and validates a policy file.
+pub fn load(path: &Path) -> Result<Policy, PolicyFileError> {
+    let json = policy_json(path)?;
+    Policy::from_json(&json).map_err(|source| PolicyFileError::Policy {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// JSON text is kept as written (so the core reports JSON errors with JSON positions); any
+/// other document is read as YAML and re-serialised as JSON.
+fn to_json(text: &str) -> Result<String, serde_yaml_ng::Error> {
+    if text.trim_start().starts_with('{') {
+        return Ok(text.to_owned());
     }
-    let value: serde_json::Value =
-        serde_yaml_ng::from_str(text).map_err(|e| PolicyFileError::Syntax(e.to_string()))?;
-    Ok(Policy::from_json(&value.to_string())?)
+    let value: serde_json::Value = serde_yaml_ng::from_str(text)?;
+    // Serialising a `serde_json::Value` cannot fail.
+    Ok(serde_json::to_string(&value).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_and_json_give_the_same_policy() {
+        let yaml = "version: 1\nlimits:\n  request_body_bytes: 1024\n";
+        let json = r#"{"version":1,"limits":{"request_body_bytes":1024}}"#;
+        let from_yaml = Policy::from_json(&to_json(yaml).unwrap()).unwrap();
+        let from_json = Policy::from_json(&to_json(json).unwrap()).unwrap();
+        assert_eq!(from_yaml, from_json);
+        assert_eq!(from_yaml.limits.request_body_bytes, 1024);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_yaml_are_errors() {
+        assert!(Policy::from_json(&to_json("version: 1\nbogus: true\n").unwrap()).is_err());
+        assert!(to_json("version: [1\n").is_err());
+        assert!(Policy::from_json(&to_json("version: 7\n").unwrap()).is_err());
+    }
 }

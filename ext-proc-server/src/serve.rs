@@ -1,0 +1,212 @@
+//! `sluice serve`: the ext_proc gRPC service (and gRPC health) on TCP or a Unix socket.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
+use sluice_core::{Engine, Policy};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::listen::ListenAddr;
+use crate::service::Processor;
+
+/// Envoy may hand over a buffered request body somewhat larger than the policy limit (its own
+/// buffer limit is set above it, so that Sluice answers with its own 413); the gRPC message
+/// limit leaves room for that and the protobuf framing.
+const MESSAGE_SLACK_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to serve on: IP:PORT, [IPv6]:PORT or unix:/abs/path.sock.
+    #[arg(long)]
+    pub listen: ListenAddr,
+    /// Policy document (JSON or YAML). Without it the built-in default policy applies.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Permissions of the Unix socket file, in octal.
+    #[arg(long, default_value = "660", value_parser = parse_mode)]
+    pub socket_mode: u32,
+    /// After SIGTERM/SIGINT, how long open streams may run before the process exits anyway.
+    #[arg(long, default_value_t = 20_000)]
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("expected octal permissions such as 660, got {s:?}"))
+}
+
+/// Error kinds `main` maps to exit codes.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad configuration: exit status 2.
+    #[error("{0}")]
+    Config(String),
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let policy = match &args.policy {
+        Some(path) => {
+            crate::policy_file::load(path).map_err(|e| ServeError::Config(e.to_string()))?
+        }
+        None => Policy::default(),
+    };
+    let engine = Engine::new(policy).map_err(|e| ServeError::Config(format!("policy: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sluice-worker")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(args, engine))
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The readiness line is part of the command-line contract; a quiet RUST_LOG keeps it.
+    if let Ok(directive) = "sluice::ready=info".parse() {
+        filter = filter.add_directive(directive);
+    }
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    if let Err(e) = installed {
+        eprintln!("sluice: logging not initialised: {e}");
+    }
+}
+
+async fn run(args: ServeArgs, engine: Engine) -> anyhow::Result<()> {
+    let limits = &engine.policy().limits;
+    let max_message = limits
+        .request_body_bytes
+        .max(limits.response_buffer_bytes)
+        .saturating_add(MESSAGE_SLACK_BYTES);
+    let processor =
+        ExternalProcessorServer::new(Processor::new(engine)).max_decoding_message_size(max_message);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<ExternalProcessorServer<Processor<Engine>>>()
+        .await;
+
+    let router = Server::builder()
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(health_service)
+        .add_service(processor);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let mut socket_path = None;
+    let mut server = match &args.listen {
+        ListenAddr::Tcp(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            let bound = listener.local_addr().context("reading the bound address")?;
+            tracing::info!(target: "sluice::ready", "listening on {bound}");
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
+        }
+        ListenAddr::Unix(path) => {
+            let listener = bind_unix(path, args.socket_mode).await?;
+            socket_path = Some(path.clone());
+            tracing::info!(target: "sluice::ready", "listening on {}", args.listen);
+            let incoming = UnixListenerStream::new(listener);
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
+        }
+    };
+
+    let result = tokio::select! {
+        finished = &mut server => Some(finished),
+        signal = shutdown_signal() => {
+            signal?;
+            None
+        }
+    };
+    let outcome = match result {
+        Some(finished) => finished.context("server task failed")?.context("serving"),
+        None => {
+            tracing::info!("shutting down: no new connections, open streams may finish");
+            health
+                .set_not_serving::<ExternalProcessorServer<Processor<Engine>>>()
+                .await;
+            let _ = stop_tx.send(());
+            let grace = Duration::from_millis(args.shutdown_grace_ms);
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(finished) => finished.context("server task failed")?.context("serving"),
+                Err(_) => {
+                    tracing::warn!(
+                        grace_ms = args.shutdown_grace_ms,
+                        "open streams still running after the grace period; exiting"
+                    );
+                    server.abort();
+                    Ok(())
+                }
+            }
+        }
+    };
+    if let Some(path) = socket_path {
+        let _ = std::fs::remove_file(path);
+    }
+    tracing::info!("stopped");
+    outcome
+}
+
+/// Binds a Unix socket, replacing a stale socket file left by a previous run but never a live
+/// one (another server still accepting) nor a file that is not a socket.
+async fn bind_unix(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if tokio::net::UnixStream::connect(path).await.is_ok() {
+                bail!("{} is in use by a running server", path.display());
+            }
+            std::fs::remove_file(path)
+                .with_context(|| format!("removing stale socket {}", path.display()))?;
+        }
+        Ok(_) => bail!("{} exists and is not a socket", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("inspecting {}", path.display())),
+    }
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("binding unix:{}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting permissions of {}", path.display()))?;
+    Ok(listener)
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    Ok(())
+}

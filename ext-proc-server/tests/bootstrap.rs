@@ -1,0 +1,257 @@
+//! The bootstraps checked into `envoy/` are exactly what `sluice envoy-bootstrap` prints, and
+//! Envoy 1.40 accepts each of them (`envoy --mode validate`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// File under `envoy/` and the arguments that generate it (also listed in envoy/README.md).
+const GENERATED: &[(&str, &[&str])] = &[
+    (
+        "ext-proc.yaml",
+        &[
+            "--mode",
+            "ext-proc",
+            "--listen",
+            "127.0.0.1:10000",
+            "--upstream",
+            "http://127.0.0.1:8080",
+            "--sluice",
+            "127.0.0.1:50051",
+        ],
+    ),
+    (
+        "ext-proc-unix.yaml",
+        &[
+            "--mode",
+            "ext-proc",
+            "--listen",
+            "127.0.0.1:10000",
+            "--upstream",
+            "http://127.0.0.1:8080",
+            "--sluice",
+            "unix:/tmp/sluice.sock",
+        ],
+    ),
+    (
+        "wasm.yaml",
+        &[
+            "--mode",
+            "wasm",
+            "--listen",
+            "127.0.0.1:10000",
+            "--upstream",
+            "http://127.0.0.1:8080",
+            "--wasm",
+            WASM_RELATIVE,
+        ],
+    ),
+    (
+        "openai-tls.yaml",
+        &[
+            "--mode",
+            "ext-proc",
+            "--listen",
+            "127.0.0.1:10000",
+            "--upstream",
+            "https://api.openai.com",
+            "--sluice",
+            "unix:/tmp/sluice.sock",
+        ],
+    ),
+];
+
+const WASM_RELATIVE: &str = "target/wasm32-wasip1/release-wasm/sluice_wasm.wasm";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn bootstrap(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("envoy-bootstrap")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sluice envoy-bootstrap {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn envoy() -> PathBuf {
+    let path = std::env::var_os("SLUICE_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/envoy"));
+    assert!(
+        path.is_file(),
+        "Envoy binary not found at {} (set SLUICE_ENVOY, or run scripts/test.sh which installs it)",
+        path.display()
+    );
+    path
+}
+
+fn validate(envoy: &Path, name: &str, yaml: &str) {
+    let dir = std::env::temp_dir().join(format!("sluice-bootstrap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, yaml).unwrap();
+    let out = Command::new(envoy)
+        .arg("--mode")
+        .arg("validate")
+        .arg("-c")
+        .arg(&file)
+        .arg("--log-level")
+        .arg("warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "envoy rejected {name}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn checked_in_bootstraps_match_the_generator() {
+    let dir = workspace_root().join("envoy");
+    for (name, args) in GENERATED {
+        let expected =
+            std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("envoy/{name}: {e}"));
+        assert_eq!(
+            bootstrap(args),
+            expected,
+            "envoy/{name} is stale: regenerate it with the command in envoy/README.md"
+        );
+    }
+}
+
+#[test]
+fn envoy_accepts_every_bootstrap() {
+    let envoy = envoy();
+    for (name, args) in GENERATED {
+        if *name == "wasm.yaml" {
+            continue;
+        }
+        validate(&envoy, name, &bootstrap(args));
+    }
+}
+
+/// Envoy's validate mode loads the module (and checks its ABI), so the wasm bootstrap is
+/// validated against the built module, made absolute, when it exists.
+#[test]
+fn envoy_accepts_the_wasm_bootstrap_when_the_module_is_built() {
+    let envoy = envoy();
+    let module = std::env::var_os("SLUICE_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(WASM_RELATIVE));
+    if !module.is_file() {
+        eprintln!(
+            "skipping the wasm bootstrap validation: no module at {} (build it or set SLUICE_WASM)",
+            module.display()
+        );
+        return;
+    }
+    let module = module.to_string_lossy().into_owned();
+    let (_, args) = GENERATED
+        .iter()
+        .find(|(name, _)| *name == "wasm.yaml")
+        .unwrap();
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| {
+            if *a == WASM_RELATIVE {
+                module.as_str()
+            } else {
+                a
+            }
+        })
+        .collect();
+    validate(&envoy, "wasm.yaml", &bootstrap(&args));
+}
+
+#[test]
+fn wasm_configuration_carries_the_policy_as_json() {
+    let dir = std::env::temp_dir().join(format!("sluice-bootstrap-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "version: 1\nlimits:\n  request_body_bytes: 1000000\n",
+    )
+    .unwrap();
+    let yaml = bootstrap(&[
+        "--mode",
+        "wasm",
+        "--listen",
+        "127.0.0.1:10000",
+        "--upstream",
+        "http://127.0.0.1:8080",
+        "--wasm",
+        "/x/sluice_wasm.wasm",
+        "--config",
+        policy.to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let filter = &doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        ["http_filters"][0]["typed_config"]["config"];
+    let value = filter["configuration"]["value"].as_str().unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(value).unwrap();
+    assert_eq!(parsed["limits"]["request_body_bytes"], 1_000_000);
+    assert_eq!(filter["failure_policy"], "FAIL_CLOSED");
+    assert_eq!(filter["vm_config"]["runtime"], "envoy.wasm.runtime.v8");
+    // Envoy's buffers follow the policy's request body limit (plus slack).
+    assert_eq!(
+        doc["static_resources"]["listeners"][0]["per_connection_buffer_limit_bytes"],
+        1_000_000 + 1024 * 1024
+    );
+}
+
+#[test]
+fn invalid_inputs_are_refused() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("envoy-bootstrap")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listen = ["--listen", "127.0.0.1:10000"];
+    let http = ["--upstream", "http://127.0.0.1:8080"];
+    let cases: [Vec<&str>; 4] = [
+        // ext-proc without --sluice
+        [&listen[..], &http, &["--mode", "ext-proc"]].concat(),
+        // wasm without --wasm
+        [&listen[..], &http, &["--mode", "wasm"]].concat(),
+        // a path in the upstream URL
+        [
+            &listen[..],
+            &[
+                "--upstream",
+                "http://h/v1",
+                "--mode",
+                "ext-proc",
+                "--sluice",
+                "127.0.0.1:1",
+            ],
+        ]
+        .concat(),
+        // a unix socket as the data-plane listener
+        [
+            &["--listen", "unix:/tmp/x.sock"][..],
+            &http,
+            &["--mode", "ext-proc", "--sluice", "127.0.0.1:1"],
+        ]
+        .concat(),
+    ];
+    for args in cases {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+}
