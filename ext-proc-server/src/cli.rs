@@ -92,9 +92,7 @@ pub fn load_policy(path: Option<&PathBuf>) -> anyhow::Result<Policy> {
     let Some(path) = path else {
         return Ok(Policy::default());
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading policy {}", path.display()))?;
-    crate::policy_file::parse(&text).with_context(|| format!("policy {}", path.display()))
+    Ok(crate::policy_file::load(path)?)
 }
 
 fn open_input(path: &PathBuf) -> anyhow::Result<Box<dyn Read>> {
