@@ -637,6 +637,14 @@ impl Stack {
         self.envoy.lock().unwrap_or_else(PoisonError::into_inner).log()
     }
 
+    pub fn envoy_pid(&self) -> u32 {
+        self.envoy.lock().unwrap_or_else(PoisonError::into_inner).pid()
+    }
+
+    pub fn sluice_pid(&self) -> Option<u32> {
+        self.with_sluice(|p| p.pid())
+    }
+
     /// Whether Envoy is still running.
     pub fn envoy_running(&self) -> bool {
         self.envoy
