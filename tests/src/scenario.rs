@@ -24,19 +24,19 @@ pub fn run<F: Future<Output = ()>>(scenario: F) {
     });
 }
 
-/// Declares each scenario once per mode: `scenarios! { modes: [ext_proc => Mode::ExtProc],
-/// tests: [a, b] }` makes `ext_proc::a` and `ext_proc::b`, calling `a(Mode::ExtProc)`.
+/// Declares each scenario once per mode: `scenarios! { modes: [ext_proc => ExtProc],
+/// tests: [a, b] }` makes tests `ext_proc::a` and `ext_proc::b`, calling `a(Mode::ExtProc)`.
 #[macro_export]
 macro_rules! scenarios {
-    (modes: [$($module:ident => $mode:expr),+ $(,)?], tests: $tests:tt $(,)?) => {
+    (modes: [$($module:ident => $mode:ident),+ $(,)?], tests: $tests:tt $(,)?) => {
         $( $crate::scenarios!(@mode $module, $mode, $tests); )+
     };
-    (@mode $module:ident, $mode:expr, [$($test:ident),+ $(,)?]) => {
+    (@mode $module:ident, $mode:ident, [$($test:ident),+ $(,)?]) => {
         mod $module {
             $(
                 #[test]
                 fn $test() {
-                    $crate::scenario::run(super::$test($mode));
+                    $crate::scenario::run(super::$test($crate::harness::Mode::$mode));
                 }
             )+
         }
@@ -71,4 +71,51 @@ pub fn documents(stack: &Stack, what: &str, framing: Framing, resp: &Response, p
 /// The default prompt of scenarios that need one: benign.
 pub fn benign_prompt(api: ApiShape) -> String {
     format!("Say hello in the style of {}.", api.name())
+}
+
+/// The `injection=N` count in an `x-sluice-decision` header
+/// (`allow; credential=0; pii=0; injection=1`).
+pub fn injection_count(decision: &str) -> Option<u32> {
+    decision
+        .split(';')
+        .filter_map(|part| part.trim().strip_prefix("injection="))
+        .find_map(|n| n.trim().parse().ok())
+}
+
+/// Standard request for `api` with the given prompt, streaming or not.
+pub fn api_request(api: ApiShape, prompt: &str, stream: bool) -> crate::client::Request {
+    crate::client::Request::post(api.path(stream), api.request_body(prompt, stream))
+        .headers(api.request_headers(stream))
+}
+
+/// Starts a stack or fails the test with the harness's message (which names what to build).
+pub async fn shared_stack(mode: crate::harness::Mode) -> std::sync::Arc<Stack> {
+    match Stack::shared(mode).await {
+        Ok(s) => s,
+        Err(e) => panic!("cannot start the {mode:?} stack: {e}"),
+    }
+}
+
+pub async fn own_stack(mode: crate::harness::Mode, options: crate::harness::StackOptions) -> Stack {
+    match Stack::start(mode, options).await {
+        Ok(s) => s,
+        Err(e) => panic!("cannot start the {mode:?} stack: {e}"),
+    }
+}
+
+/// Sends through the stack or fails with the logs.
+pub async fn send(stack: &Stack, req: &crate::client::Request) -> Response {
+    match stack.send(req).await {
+        Ok(r) => r,
+        Err(e) => panic!("request {} failed: {e}\n{}", req.path, stack.context()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn injection_count_reads_the_decision_header() {
+        assert_eq!(super::injection_count("flag; credential=0; pii=0; injection=2"), Some(2));
+        assert_eq!(super::injection_count("block; reason=x"), None);
+    }
 }
