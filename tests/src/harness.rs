@@ -537,6 +537,9 @@ impl Stack {
                 .arg(envoy_base_id().to_string())
                 .arg("--log-level")
                 .arg("warn")
+                // The wasm filter logs its audit lines at info.
+                .arg("--component-log-level")
+                .arg("wasm:info")
                 .arg("--concurrency")
                 .arg("1");
             let log = dir.path().join(format!("envoy-{attempt}.log"));
