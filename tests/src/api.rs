@@ -66,13 +66,14 @@ pub const PROMPT_AWS_SECRET: Planted = Planted {
 };
 
 /// The assistant text every capture streams (secrets included).
-pub const CAPTURED_ANSWER: &str = "Your key is AKIAIX6EA6QOM66ZJOJY and the region is eu-west-1. Contact ops@example.com. Done.";
+pub const CAPTURED_ANSWER: &str =
+    "Your key is AKIAIX6EA6QOM66ZJOJY and the region is eu-west-1. Contact ops@example.com. Done.";
 
 /// Benign text for clean-stream scenarios: nothing a detector should touch.
 pub const CLEAN_DELTAS: &[&str] = &[
-    "The", " weather", " in", " Paris", " is", " mild", " today", ",", " with", " light",
-    " wind", " from", " the", " west", " and", " a", " few", " clouds", ". ", "Enjoy", " your",
-    " walk", "!",
+    "The", " weather", " in", " Paris", " is", " mild", " today", ",", " with", " light", " wind",
+    " from", " the", " west", " and", " a", " few", " clouds", ". ", "Enjoy", " your", " walk",
+    "!",
 ];
 
 pub mod captures {
@@ -331,7 +332,8 @@ pub fn render_stream(api: ApiShape, deltas: &[String]) -> Vec<u8> {
                 json!({"id": "resp_mock", "object": "response", "created_at": 1763700000,
                        "status": status, "model": "gpt-4.1-mini", "output": output})
             };
-            let part = json!({"type": "output_text", "annotations": [], "logprobs": [], "text": full});
+            let part =
+                json!({"type": "output_text", "annotations": [], "logprobs": [], "text": full});
             let item = json!({"id": "msg_mock", "type": "message", "status": "completed",
                               "content": [part.clone()], "role": "assistant"});
             let mut seq = 0usize;
@@ -343,7 +345,11 @@ pub fn render_stream(api: ApiShape, deltas: &[String]) -> Vec<u8> {
                 seq += 1;
                 sse_event(out, Some(name), &v, "\n");
             };
-            ev(&mut out, "response.created", json!({"response": response("in_progress", json!([]))}));
+            ev(
+                &mut out,
+                "response.created",
+                json!({"response": response("in_progress", json!([]))}),
+            );
             ev(
                 &mut out,
                 "response.output_item.added",
@@ -398,7 +404,12 @@ pub fn render_stream(api: ApiShape, deltas: &[String]) -> Vec<u8> {
                 "\n",
             );
             for d in deltas {
-                sse_event(&mut out, Some("content_block_delta"), &delta_event(api, 0, d), "\n");
+                sse_event(
+                    &mut out,
+                    Some("content_block_delta"),
+                    &delta_event(api, 0, d),
+                    "\n",
+                );
             }
             sse_event(
                 &mut out,
@@ -413,13 +424,20 @@ pub fn render_stream(api: ApiShape, deltas: &[String]) -> Vec<u8> {
                         "usage": {"output_tokens": deltas.len()}}),
                 "\n",
             );
-            sse_event(&mut out, Some("message_stop"), &json!({"type": "message_stop"}), "\n");
+            sse_event(
+                &mut out,
+                Some("message_stop"),
+                &json!({"type": "message_stop"}),
+                "\n",
+            );
         }
         ApiShape::Gemini => {
             for (i, d) in deltas.iter().enumerate() {
                 let mut v = delta_event(api, i, d);
                 if i + 1 == deltas.len()
-                    && let Some(c) = v.pointer_mut("/candidates/0").and_then(Value::as_object_mut)
+                    && let Some(c) = v
+                        .pointer_mut("/candidates/0")
+                        .and_then(Value::as_object_mut)
                 {
                     c.insert("finishReason".to_owned(), json!("STOP"));
                 }

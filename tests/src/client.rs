@@ -87,7 +87,10 @@ impl Response {
     }
 
     pub fn body(&self) -> Vec<u8> {
-        self.chunks.iter().flat_map(|c| c.bytes.iter().copied()).collect()
+        self.chunks
+            .iter()
+            .flat_map(|c| c.bytes.iter().copied())
+            .collect()
     }
 
     pub fn text(&self) -> String {
@@ -169,7 +172,10 @@ impl OpenResponse {
 
     /// Bytes received so far.
     pub fn received(&self) -> Vec<u8> {
-        self.chunks.iter().flat_map(|c| c.bytes.iter().copied()).collect()
+        self.chunks
+            .iter()
+            .flat_map(|c| c.bytes.iter().copied())
+            .collect()
     }
 
     /// Reads until the body ends or `deadline` passes in total.
@@ -193,7 +199,11 @@ impl OpenResponse {
 }
 
 /// Sends `req` to `addr` on a new connection and returns once the response head arrived.
-pub async fn open(addr: SocketAddr, req: &Request, head_timeout: Duration) -> Result<OpenResponse, ClientError> {
+pub async fn open(
+    addr: SocketAddr,
+    req: &Request,
+    head_timeout: Duration,
+) -> Result<OpenResponse, ClientError> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|source| ClientError::Connect { addr, source })?;
@@ -205,7 +215,11 @@ pub async fn open(addr: SocketAddr, req: &Request, head_timeout: Duration) -> Re
     let mut builder = hyper::Request::builder()
         .method(req.method.as_str())
         .uri(req.path.as_str());
-    if !req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+    if !req
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("host"))
+    {
         builder = builder.header("host", "localhost");
     }
     for (n, v) in &req.headers {
@@ -223,7 +237,12 @@ pub async fn open(addr: SocketAddr, req: &Request, head_timeout: Duration) -> Re
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         sent_at,
         body,
@@ -233,7 +252,11 @@ pub async fn open(addr: SocketAddr, req: &Request, head_timeout: Duration) -> Re
 }
 
 /// Sends `req` and collects the whole response within `deadline`.
-pub async fn send(addr: SocketAddr, req: &Request, deadline: Duration) -> Result<Response, ClientError> {
+pub async fn send(
+    addr: SocketAddr,
+    req: &Request,
+    deadline: Duration,
+) -> Result<Response, ClientError> {
     let started = Instant::now();
     let open = open(addr, req, deadline).await?;
     let left = deadline.saturating_sub(started.elapsed());

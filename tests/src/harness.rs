@@ -49,10 +49,7 @@ pub enum HarnessError {
         hint: &'static str,
     },
     #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: io::Error,
-    },
+    Io { what: String, source: io::Error },
     #[error("setting up the Envoy venv failed: {log}")]
     Venv { log: String },
     #[error(transparent)]
@@ -92,7 +89,9 @@ fn target_dirs() -> Vec<PathBuf> {
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The sluice binary: `SLUICE_BIN`, else `target/release/sluice`, else `target/debug/sluice`.
@@ -197,19 +196,23 @@ fn ensure_venv() -> Result<(), HarnessError> {
         "sluice-e2e-venv-{:016x}.lock",
         fnv1a(root.to_string_lossy().as_bytes())
     ));
-    let lock_file = File::create(&lock_path).map_err(io_err(format!("creating {}", lock_path.display())))?;
-    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| HarnessError::Io {
+    let lock_file =
+        File::create(&lock_path).map_err(io_err(format!("creating {}", lock_path.display())))?;
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).map_err(
+        |(_, e)| HarnessError::Io {
             what: format!("locking {}", lock_path.display()),
             source: io::Error::from(e),
-        })?;
+        },
+    )?;
     if ready() {
         return Ok(());
     }
     let log_path = std::env::temp_dir().join("sluice-e2e-venv-setup.log");
     let run = |cmd: &mut Command| -> Result<(), HarnessError> {
         let log = File::create(&log_path).map_err(io_err("creating the venv setup log"))?;
-        let log2 = log.try_clone().map_err(io_err("cloning the venv setup log"))?;
+        let log2 = log
+            .try_clone()
+            .map_err(io_err("cloning the venv setup log"))?;
         let status = cmd
             .stdout(log)
             .stderr(log2)
@@ -281,9 +284,8 @@ fn spawn_guarded(mut command: Command) -> io::Result<Child> {
     // SAFETY: the closure runs between fork and exec and only makes the prctl system call,
     // which is async-signal-safe.
     unsafe {
-        command.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)
-        });
+        command
+            .pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from));
     }
     let (reply, rx) = std::sync::mpsc::channel();
     SPAWNER
@@ -291,7 +293,8 @@ fn spawn_guarded(mut command: Command) -> io::Result<Child> {
         .unwrap_or_else(PoisonError::into_inner)
         .send(SpawnRequest { command, reply })
         .map_err(|_| io::Error::other("spawner thread gone"))?;
-    rx.recv().map_err(|_| io::Error::other("spawner thread gone"))?
+    rx.recv()
+        .map_err(|_| io::Error::other("spawner thread gone"))?
 }
 
 /// A child process in its own group, killed with its group on drop.
@@ -303,7 +306,11 @@ pub struct Process {
 }
 
 impl Process {
-    fn start(name: &'static str, mut command: Command, log: &Path) -> Result<Process, HarnessError> {
+    fn start(
+        name: &'static str,
+        mut command: Command,
+        log: &Path,
+    ) -> Result<Process, HarnessError> {
         let out = File::create(log).map_err(io_err(format!("creating {}", log.display())))?;
         let err = out.try_clone().map_err(io_err("cloning a log file"))?;
         command.stdin(Stdio::null()).stdout(out).stderr(err);
@@ -480,7 +487,8 @@ impl Stack {
         let mut sluice_addr = String::new();
         if mode.uses_sluice_process() {
             let bin = sluice_bin.as_deref().unwrap_or(Path::new("sluice"));
-            let (process, addr) = start_sluice(bin, mode, dir.path(), policy_path.as_deref()).await?;
+            let (process, addr) =
+                start_sluice(bin, mode, dir.path(), policy_path.as_deref()).await?;
             sluice = Some(Mutex::new(process));
             sluice_addr = addr;
         }
@@ -492,10 +500,15 @@ impl Stack {
             let yaml = match mode {
                 Mode::Plain => plain_bootstrap(listener, admin, mock.addr()),
                 _ => {
-                    let mut cmd = Command::new(sluice_bin.as_deref().unwrap_or(Path::new("sluice")));
+                    let mut cmd =
+                        Command::new(sluice_bin.as_deref().unwrap_or(Path::new("sluice")));
                     cmd.arg("envoy-bootstrap")
                         .arg("--mode")
-                        .arg(if mode == Mode::Wasm { "wasm" } else { "ext-proc" })
+                        .arg(if mode == Mode::Wasm {
+                            "wasm"
+                        } else {
+                            "ext-proc"
+                        })
                         .arg("--listen")
                         .arg(listener.to_string())
                         .arg("--upstream")
@@ -514,7 +527,9 @@ impl Stack {
                     if let Some(ms) = options.timeout_ms {
                         cmd.arg("--timeout-ms").arg(ms.to_string());
                     }
-                    let out = cmd.output().map_err(io_err("running sluice envoy-bootstrap"))?;
+                    let out = cmd
+                        .output()
+                        .map_err(io_err("running sluice envoy-bootstrap"))?;
                     if !out.status.success() {
                         return Err(HarnessError::Bootstrap {
                             status: out.status,
@@ -558,8 +573,8 @@ impl Stack {
                 }
                 Err(e) => {
                     let text = envoy.log();
-                    let port_race = text.contains("Address already in use")
-                        || text.contains("cannot bind");
+                    let port_race =
+                        text.contains("Address already in use") || text.contains("cannot bind");
                     envoy.kill();
                     if !port_race {
                         return Err(e);
@@ -637,11 +652,17 @@ impl Stack {
     }
 
     pub fn envoy_log(&self) -> String {
-        self.envoy.lock().unwrap_or_else(PoisonError::into_inner).log()
+        self.envoy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .log()
     }
 
     pub fn envoy_pid(&self) -> u32 {
-        self.envoy.lock().unwrap_or_else(PoisonError::into_inner).pid()
+        self.envoy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pid()
     }
 
     pub fn sluice_pid(&self) -> Option<u32> {
@@ -659,7 +680,11 @@ impl Stack {
 
     /// Log tails of Envoy and Sluice, for assertion messages.
     pub fn context(&self) -> String {
-        let envoy = self.envoy.lock().unwrap_or_else(PoisonError::into_inner).log_tail(30);
+        let envoy = self
+            .envoy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .log_tail(30);
         let sluice = self.with_sluice(|p| p.log_tail(30)).unwrap_or_default();
         format!(
             "[{:?} stack, files in {}]\n--- envoy log (tail) ---\n{envoy}\n--- sluice log (tail) ---\n{sluice}",
@@ -678,7 +703,10 @@ async fn start_sluice(
     let mut last = None;
     for attempt in 0..3 {
         let addr = match mode {
-            Mode::ExtProcUnix => format!("unix:{}", dir.join(format!("sluice-{attempt}.sock")).display()),
+            Mode::ExtProcUnix => format!(
+                "unix:{}",
+                dir.join(format!("sluice-{attempt}.sock")).display()
+            ),
             _ => loopback(free_port()?).to_string(),
         };
         let mut cmd = Command::new(bin);
@@ -686,7 +714,10 @@ async fn start_sluice(
         if let Some(p) = policy {
             cmd.arg("--policy").arg(p);
         }
-        cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()));
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
+        );
         let log = dir.join(format!("sluice-{attempt}.log"));
         let mut process = Process::start("sluice", cmd, &log)?;
         let started = Instant::now();
@@ -718,7 +749,11 @@ async fn start_sluice(
 }
 
 /// Polls Envoy's admin `/ready` until it answers 200, Envoy exits, or `timeout` passes.
-async fn wait_ready(envoy: &mut Process, admin: SocketAddr, timeout: Duration) -> Result<(), HarnessError> {
+async fn wait_ready(
+    envoy: &mut Process,
+    admin: SocketAddr,
+    timeout: Duration,
+) -> Result<(), HarnessError> {
     let started = Instant::now();
     loop {
         if let Some(status) = envoy.exited() {
@@ -789,4 +824,46 @@ static_resources:
         up_ip = upstream.ip(),
         up_port = upstream.port(),
     )
+}
+
+/// Runs `python script` with `input` on stdin, bounded by `timeout`; returns stdout.
+pub fn run_python(script: &Path, input: &str, timeout: Duration) -> Result<String, String> {
+    use std::io::Write;
+    let python = python().map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out_path = dir.path().join("stdout");
+    let err_path = dir.path().join("stderr");
+    let out = File::create(&out_path).map_err(|e| e.to_string())?;
+    let err = File::create(&err_path).map_err(|e| e.to_string())?;
+    let mut command = Command::new(&python);
+    command
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(out)
+        .stderr(err);
+    let mut child =
+        spawn_guarded(command).map_err(|e| format!("starting {}: {e}", python.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("python did not finish within {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    if status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!("python exited {status}: {}", tail(&err_path, 15)))
+    }
 }

@@ -227,7 +227,11 @@ pub fn find_planted(framing: Framing, body: &[u8], planted: &[Planted]) -> Vec<L
         scan(&decoded, "gzip-decoded body", &mut leaks);
         let docs = json_documents(framing, &decoded, true).unwrap_or_default();
         for (path, text) in strings_by_path(&docs) {
-            scan(text.as_bytes(), &format!("gzip-decoded JSON path {path}"), &mut leaks);
+            scan(
+                text.as_bytes(),
+                &format!("gzip-decoded JSON path {path}"),
+                &mut leaks,
+            );
         }
     }
     let docs = json_documents(framing, body, true).unwrap_or_default();
@@ -266,7 +270,11 @@ pub fn scrub(text: &str, planted: &[Planted]) -> String {
 
 /// Checks `received` is `original` with each planted value replaced by a non-empty stand-in
 /// (a mask) and every other character unchanged. Errors never contain a planted value.
-pub fn check_masked_text(original: &str, planted: &[Planted], received: &str) -> Result<(), String> {
+pub fn check_masked_text(
+    original: &str,
+    planted: &[Planted],
+    received: &str,
+) -> Result<(), String> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     for p in planted {
         let mut from = 0;
@@ -290,7 +298,10 @@ pub fn check_masked_text(original: &str, planted: &[Planted], received: &str) ->
         let rest = received.get(cursor..).unwrap_or_default();
         if i == 0 {
             if !rest.starts_with(seg) {
-                return Err(format!("received text does not start with {seg:?}: {:?}", shown()));
+                return Err(format!(
+                    "received text does not start with {seg:?}: {:?}",
+                    shown()
+                ));
             }
             cursor += seg.len();
             continue;
@@ -310,7 +321,9 @@ pub fn check_masked_text(original: &str, planted: &[Planted], received: &str) ->
         };
         let stand_in = rest.get(..k).unwrap_or_default();
         if stand_in.is_empty() {
-            return Err(format!("planted value before segment {i} vanished without a mask"));
+            return Err(format!(
+                "planted value before segment {i} vanished without a mask"
+            ));
         }
         if planted.iter().any(|p| stand_in.contains(p.value)) {
             return Err(format!("planted value before segment {i} not masked"));
@@ -331,7 +344,11 @@ mod tests {
             let docs = json_documents(api.stream_framing(), api.capture(), false)
                 .unwrap_or_else(|e| panic!("{}: {e}", api.name()));
             assert!(!docs.is_empty(), "{}", api.name());
-            let leaks = find_planted(api.stream_framing(), api.capture(), api.planted_in_capture());
+            let leaks = find_planted(
+                api.stream_framing(),
+                api.capture(),
+                api.planted_in_capture(),
+            );
             for p in api.planted_in_capture() {
                 assert!(
                     leaks.iter().any(|l| l.kind == p.kind),
@@ -348,7 +365,8 @@ mod tests {
 
     #[test]
     fn split_secret_is_found_only_by_concatenation() {
-        let docs = json_documents(Framing::Sse, ApiShape::Gemini.capture(), false).unwrap_or_default();
+        let docs =
+            json_documents(Framing::Sse, ApiShape::Gemini.capture(), false).unwrap_or_default();
         let raw = ApiShape::Gemini.capture();
         assert!(!contains(raw, AWS_ACCESS_KEY_ID.value.as_bytes()));
         assert!(primary_text(ApiShape::Gemini, &docs).contains(AWS_ACCESS_KEY_ID.value));
@@ -360,7 +378,10 @@ mod tests {
         let masked = CAPTURED_ANSWER
             .replace(AWS_ACCESS_KEY_ID.value, "[REDACTED:aws-access-key]")
             .replace(EMAIL.value, "[REDACTED:email]");
-        assert_eq!(check_masked_text(CAPTURED_ANSWER, &planted, &masked), Ok(()));
+        assert_eq!(
+            check_masked_text(CAPTURED_ANSWER, &planted, &masked),
+            Ok(())
+        );
         assert!(check_masked_text(CAPTURED_ANSWER, &planted, CAPTURED_ANSWER).is_err());
         let damaged = masked.replace("region", "regoin");
         assert!(check_masked_text(CAPTURED_ANSWER, &planted, &damaged).is_err());
@@ -377,6 +398,9 @@ mod tests {
         assert_eq!(p.events.len(), 1);
         assert_eq!(p.trailing, b"data: {\"a\"".to_vec());
         assert!(json_documents(Framing::Sse, body, false).is_err());
-        assert_eq!(json_documents(Framing::Sse, body, true).map(|d| d.len()), Ok(1));
+        assert_eq!(
+            json_documents(Framing::Sse, body, true).map(|d| d.len()),
+            Ok(1)
+        );
     }
 }

@@ -18,7 +18,10 @@ pub fn run<F: Future<Output = ()>>(scenario: F) {
         .build()
         .unwrap_or_else(|e| panic!("cannot build a runtime: {e}"));
     rt.block_on(async {
-        if tokio::time::timeout(SCENARIO_DEADLINE, scenario).await.is_err() {
+        if tokio::time::timeout(SCENARIO_DEADLINE, scenario)
+            .await
+            .is_err()
+        {
             panic!("scenario did not finish within {SCENARIO_DEADLINE:?}");
         }
     });
@@ -44,18 +47,34 @@ macro_rules! scenarios {
 }
 
 /// Panics (without printing any planted value) if `body` carries one of `planted`.
-pub fn assert_no_planted(stack: &Stack, what: &str, framing: Framing, body: &[u8], planted: &[Planted]) {
+pub fn assert_no_planted(
+    stack: &Stack,
+    what: &str,
+    framing: Framing,
+    body: &[u8],
+    planted: &[Planted],
+) {
     let leaks = inspect::find_planted(framing, body, planted);
     assert!(
         leaks.is_empty(),
         "{what}: {}\n{}",
-        leaks.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        leaks
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
         stack.context()
     );
 }
 
 /// The response's JSON documents, panicking with the reason when it does not parse as `api`.
-pub fn documents(stack: &Stack, what: &str, framing: Framing, resp: &Response, planted: &[Planted]) -> Vec<serde_json::Value> {
+pub fn documents(
+    stack: &Stack,
+    what: &str,
+    framing: Framing,
+    resp: &Response,
+    planted: &[Planted],
+) -> Vec<serde_json::Value> {
     match inspect::json_documents(framing, &resp.body(), false) {
         Ok(d) => d,
         Err(e) => panic!(
@@ -115,7 +134,10 @@ pub async fn send(stack: &Stack, req: &crate::client::Request) -> Response {
 mod tests {
     #[test]
     fn injection_count_reads_the_decision_header() {
-        assert_eq!(super::injection_count("flag; credential=0; pii=0; injection=2"), Some(2));
+        assert_eq!(
+            super::injection_count("flag; credential=0; pii=0; injection=2"),
+            Some(2)
+        );
         assert_eq!(super::injection_count("block; reason=x"), None);
     }
 }

@@ -88,7 +88,8 @@ impl Chunking {
 
 /// Splits after each blank line (SSE) or, when there is none, after each newline (NDJSON).
 fn split_events(body: &[u8]) -> Vec<Vec<u8>> {
-    let sse = crate::inspect::contains(body, b"\n\n") || crate::inspect::contains(body, b"\r\n\r\n");
+    let sse =
+        crate::inspect::contains(body, b"\n\n") || crate::inspect::contains(body, b"\r\n\r\n");
     let mut out = Vec::new();
     let mut start = 0;
     let mut i = 0;
@@ -130,7 +131,10 @@ pub enum ScriptBody {
     /// These text deltas, rendered in the request's API format.
     Deltas(Vec<String>),
     /// These bytes with this content type, as they are.
-    Raw { bytes: Vec<u8>, content_type: String },
+    Raw {
+        bytes: Vec<u8>,
+        content_type: String,
+    },
 }
 
 /// One scripted answer.
@@ -406,11 +410,17 @@ fn full(status: u16, content_type: &str, body: Vec<u8>) -> Response<MockBody> {
     if let Ok(v) = content_type.parse() {
         h.insert(hyper::header::CONTENT_TYPE, v);
     }
-    h.insert(hyper::header::CONTENT_LENGTH, hyper::header::HeaderValue::from(len));
+    h.insert(
+        hyper::header::CONTENT_LENGTH,
+        hyper::header::HeaderValue::from(len),
+    );
     resp
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<MockBody>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<MockBody>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes().to_vec(),
@@ -419,10 +429,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Mo
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let header = |name: &str| -> Option<String> {
-        headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     };
     let path = parts
         .uri
@@ -459,9 +477,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Mo
     }
 
     let Some((content_type, plain)) = answer(&path, &headers, &body, &script.body) else {
-        return Ok(full(404, "application/json", br#"{"error":"no such route in the mock"}"#.to_vec()));
+        return Ok(full(
+            404,
+            "application/json",
+            br#"{"error":"no such route in the mock"}"#.to_vec(),
+        ));
     };
-    let streamed = matches!(content_type.as_str(), "text/event-stream" | "application/x-ndjson");
+    let streamed = matches!(
+        content_type.as_str(),
+        "text/event-stream" | "application/x-ndjson"
+    );
     let plain_chunks = script.chunking.split(&plain);
     let chunks = if script.gzip {
         gzip_chunks(&plain_chunks)
@@ -470,7 +495,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Mo
     };
 
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(16);
-    let mut resp = Response::new(StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed());
+    let mut resp =
+        Response::new(StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed());
     *resp.status_mut() =
         hyper::StatusCode::from_u16(script.status).unwrap_or(hyper::StatusCode::OK);
     let h = resp.headers_mut();
@@ -478,15 +504,30 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Mo
         h.insert(hyper::header::CONTENT_TYPE, v);
     }
     if streamed {
-        h.insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-cache"));
+        h.insert(
+            hyper::header::CACHE_CONTROL,
+            hyper::header::HeaderValue::from_static("no-cache"),
+        );
     } else {
         let len: usize = chunks.iter().map(Vec::len).sum();
-        h.insert(hyper::header::CONTENT_LENGTH, hyper::header::HeaderValue::from(len));
+        h.insert(
+            hyper::header::CONTENT_LENGTH,
+            hyper::header::HeaderValue::from(len),
+        );
     }
     if script.gzip {
-        h.insert(hyper::header::CONTENT_ENCODING, hyper::header::HeaderValue::from_static("gzip"));
+        h.insert(
+            hyper::header::CONTENT_ENCODING,
+            hyper::header::HeaderValue::from_static("gzip"),
+        );
     }
-    tokio::spawn(write_body(tx, chunks, script.gap, script.pause_after, pause));
+    tokio::spawn(write_body(
+        tx,
+        chunks,
+        script.gap,
+        script.pause_after,
+        pause,
+    ));
     Ok(resp)
 }
 
@@ -563,11 +604,30 @@ fn gzip_chunks(plain: &[Vec<u8>]) -> Vec<Vec<u8>> {
 /// A benign answer of `n` tokens, for latency benchmarks.
 pub fn synthetic_tokens(n: usize) -> Vec<String> {
     const WORDS: &[&str] = &[
-        " the", " river", " runs", " past", " old", " mills", " and", " quiet", " fields",
-        " where", " children", " play", " until", " evening", " falls",
+        " the",
+        " river",
+        " runs",
+        " past",
+        " old",
+        " mills",
+        " and",
+        " quiet",
+        " fields",
+        " where",
+        " children",
+        " play",
+        " until",
+        " evening",
+        " falls",
     ];
     (0..n)
-        .map(|i| WORDS.get(i % WORDS.len()).copied().unwrap_or(" word").to_owned())
+        .map(|i| {
+            WORDS
+                .get(i % WORDS.len())
+                .copied()
+                .unwrap_or(" word")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -608,12 +668,17 @@ fn answer(
     let (content_type, bytes) = match (script, stream) {
         (ScriptBody::Capture, true) => (api.stream_content_type(), api.capture().to_vec()),
         (ScriptBody::Deltas(d), true) => (api.stream_content_type(), api::render_stream(api, d)),
-        (ScriptBody::Capture, false) => ("application/json", api::render_whole(api, CAPTURED_ANSWER)),
+        (ScriptBody::Capture, false) => {
+            ("application/json", api::render_whole(api, CAPTURED_ANSWER))
+        }
         (ScriptBody::Deltas(d), false) => ("application/json", api::render_whole(api, &d.concat())),
         (ScriptBody::Raw { .. }, _) => return None,
     };
     if gemini_array {
-        return Some(("application/json".to_owned(), api::render_gemini_array(&bytes)));
+        return Some((
+            "application/json".to_owned(),
+            api::render_gemini_array(&bytes),
+        ));
     }
     Some((content_type.to_owned(), bytes))
 }
@@ -627,7 +692,10 @@ fn mcp_answer(request: &Value, stream: bool, script: &ScriptBody) -> (String, Ve
             .into_bytes()
     };
     match (method, script) {
-        ("tools/list", _) => ("application/json".to_owned(), api::captures::MCP_TOOLS_LIST.to_vec()),
+        ("tools/list", _) => (
+            "application/json".to_owned(),
+            api::captures::MCP_TOOLS_LIST.to_vec(),
+        ),
         ("tools/call", ScriptBody::Capture) if stream => (
             "text/event-stream".to_owned(),
             api::captures::MCP_TOOLS_CALL_RESULT.to_vec(),
@@ -635,7 +703,11 @@ fn mcp_answer(request: &Value, stream: bool, script: &ScriptBody) -> (String, Ve
         ("tools/call", ScriptBody::Capture) => {
             // The JSON form of the captured answer: its last SSE event's message.
             let parsed = crate::inspect::sse_events(api::captures::MCP_TOOLS_CALL_RESULT);
-            let data = parsed.events.last().map(|e| e.data.clone()).unwrap_or_default();
+            let data = parsed
+                .events
+                .last()
+                .map(|e| e.data.clone())
+                .unwrap_or_default();
             ("application/json".to_owned(), data.into_bytes())
         }
         ("tools/call", ScriptBody::Deltas(d)) if stream => (
@@ -654,7 +726,10 @@ fn mcp_answer(request: &Value, stream: bool, script: &ScriptBody) -> (String, Ve
                 "serverInfo": {"name": "mock", "version": "1"}
             })),
         ),
-        _ => ("application/json".to_owned(), json_reply(serde_json::json!({}))),
+        _ => (
+            "application/json".to_owned(),
+            json_reply(serde_json::json!({})),
+        ),
     }
 }
 
@@ -679,7 +754,14 @@ mod tests {
         let parsed = crate::inspect::sse_events(ApiShape::Gemini.capture());
         assert_eq!(events.len(), parsed.events.len());
         let lines = Chunking::Events.split(ApiShape::Ollama.capture());
-        assert_eq!(lines.len(), ApiShape::Ollama.capture().iter().filter(|&&b| b == b'\n').count());
+        assert_eq!(
+            lines.len(),
+            ApiShape::Ollama
+                .capture()
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+        );
     }
 
     #[test]
@@ -693,6 +775,9 @@ mod tests {
     fn gzip_chunks_decode_to_the_plain_body() {
         let plain = Chunking::Random(3).split(ApiShape::OpenAiChat.capture());
         let gz = gzip_chunks(&plain).concat();
-        assert_eq!(crate::inspect::gunzip_lenient(&gz), ApiShape::OpenAiChat.capture());
+        assert_eq!(
+            crate::inspect::gunzip_lenient(&gz),
+            ApiShape::OpenAiChat.capture()
+        );
     }
 }

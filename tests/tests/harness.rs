@@ -11,7 +11,8 @@ use sluice_e2e::scenario::run;
 use sluice_e2e::upstream::{Chunking, MockUpstream, Script};
 
 fn stream_request(api: ApiShape) -> Request {
-    Request::post(api.path(true), api.request_body("hello", true)).headers(api.request_headers(true))
+    Request::post(api.path(true), api.request_body("hello", true))
+        .headers(api.request_headers(true))
 }
 
 #[test]
@@ -24,22 +25,41 @@ fn mock_answers_every_api_with_its_capture() {
                 .unwrap_or_else(|e| panic!("{}: {e}", api.name()));
             assert_eq!(resp.status, 200, "{}", api.name());
             assert_eq!(resp.end, BodyEnd::Complete, "{}", api.name());
-            assert_eq!(resp.body(), api.capture(), "{}: body differs from the capture", api.name());
-            assert_eq!(resp.header("content-type"), Some(api.stream_content_type()), "{}", api.name());
+            assert_eq!(
+                resp.body(),
+                api.capture(),
+                "{}: body differs from the capture",
+                api.name()
+            );
+            assert_eq!(
+                resp.header("content-type"),
+                Some(api.stream_content_type()),
+                "{}",
+                api.name()
+            );
 
             let whole = Request::post(api.path(false), api.request_body("hello", false))
                 .headers(api.request_headers(false));
             let resp = client::send(mock.addr(), &whole, Duration::from_secs(10))
                 .await
                 .unwrap_or_else(|e| panic!("{}: {e}", api.name()));
-            assert_eq!(resp.header("content-type"), Some("application/json"), "{}", api.name());
+            assert_eq!(
+                resp.header("content-type"),
+                Some("application/json"),
+                "{}",
+                api.name()
+            );
             let docs = inspect::json_documents(api::Framing::Json, &resp.body(), false)
                 .unwrap_or_else(|e| panic!("{}: {e}", api.name()));
             assert_eq!(docs.len(), 1);
         }
         let recorded = mock.requests();
         assert_eq!(recorded.len(), 2 * ApiShape::ALL.len());
-        assert!(recorded.iter().all(|r| r.method == "POST" && !r.body.is_empty()));
+        assert!(
+            recorded
+                .iter()
+                .all(|r| r.method == "POST" && !r.body.is_empty())
+        );
         assert!(mock.connections() >= 1);
     });
 }
@@ -51,15 +71,22 @@ fn mock_mcp_answers_json_or_sse_by_accept_header() {
         let list = Request::post("/mcp", r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream");
-        let resp = client::send(mock.addr(), &list, Duration::from_secs(10)).await.unwrap_or_else(|e| panic!("{e}"));
+        let resp = client::send(mock.addr(), &list, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(resp.body(), api::captures::MCP_TOOLS_LIST);
         let call = Request::post("/mcp", api::captures::MCP_TOOLS_CALL_REQUEST)
             .header("content-type", "application/json")
             .header("accept", "application/json");
-        let resp = client::send(mock.addr(), &call, Duration::from_secs(10)).await.unwrap_or_else(|e| panic!("{e}"));
+        let resp = client::send(mock.addr(), &call, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(resp.header("content-type"), Some("application/json"));
         let v: serde_json::Value = serde_json::from_slice(&resp.body()).unwrap_or_default();
-        assert_eq!(v.pointer("/result/isError"), Some(&serde_json::Value::Bool(false)));
+        assert_eq!(
+            v.pointer("/result/isError"),
+            Some(&serde_json::Value::Bool(false))
+        );
     });
 }
 
@@ -70,10 +97,17 @@ fn mock_renders_scripted_deltas_in_each_api() {
         let script = mock.register(Script::deltas(api::CLEAN_DELTAS).chunking(Chunking::Random(9)));
         for api in ApiShape::ALL {
             let req = stream_request(api).headers([script.header()]);
-            let resp = client::send(mock.addr(), &req, Duration::from_secs(10)).await.unwrap_or_else(|e| panic!("{e}"));
+            let resp = client::send(mock.addr(), &req, Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             let docs = inspect::json_documents(api.stream_framing(), &resp.body(), false)
                 .unwrap_or_else(|e| panic!("{}: {e}", api.name()));
-            assert_eq!(inspect::primary_text(api, &docs), api::CLEAN_DELTAS.concat(), "{}", api.name());
+            assert_eq!(
+                inspect::primary_text(api, &docs),
+                api::CLEAN_DELTAS.concat(),
+                "{}",
+                api.name()
+            );
         }
         assert_eq!(mock.requests_for(&script).len(), ApiShape::ALL.len());
     });
@@ -82,18 +116,33 @@ fn mock_renders_scripted_deltas_in_each_api() {
 #[test]
 fn plain_envoy_carries_every_capture_byte_for_byte() {
     run(async {
-        let stack = Stack::start(Mode::Plain, StackOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+        let stack = Stack::start(Mode::Plain, StackOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         for chunking in [Chunking::Events, Chunking::Random(42), Chunking::Whole] {
-            let script = stack.mock().register(Script::default().chunking(chunking).gap(Duration::from_millis(1)));
+            let script = stack.mock().register(
+                Script::default()
+                    .chunking(chunking)
+                    .gap(Duration::from_millis(1)),
+            );
             for api in ApiShape::ALL {
                 let req = stream_request(api).headers([script.header()]);
-                let resp = stack.send(&req).await.unwrap_or_else(|e| panic!("{}: {e}\n{}", api.name(), stack.context()));
+                let resp = stack
+                    .send(&req)
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: {e}\n{}", api.name(), stack.context()));
                 assert_eq!(resp.status, 200, "{} {chunking:?}", api.name());
                 assert_eq!(resp.end, BodyEnd::Complete, "{} {chunking:?}", api.name());
-                assert!(resp.body() == api.capture(), "{} {chunking:?}: body changed in Envoy", api.name());
+                assert!(
+                    resp.body() == api.capture(),
+                    "{} {chunking:?}: body changed in Envoy",
+                    api.name()
+                );
             }
         }
-        let byte_script = stack.mock().register(Script::default().chunking(Chunking::Bytes));
+        let byte_script = stack
+            .mock()
+            .register(Script::default().chunking(Chunking::Bytes));
         let resp = stack
             .send(&stream_request(ApiShape::Anthropic).headers([byte_script.header()]))
             .await
@@ -105,7 +154,9 @@ fn plain_envoy_carries_every_capture_byte_for_byte() {
 #[test]
 fn plain_envoy_passes_forced_gzip_as_it_is() {
     run(async {
-        let stack = Stack::start(Mode::Plain, StackOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+        let stack = Stack::start(Mode::Plain, StackOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let script = stack.mock().register(Script::default().gzip(true));
         let resp = stack
             .send(&stream_request(ApiShape::OpenAiChat).headers([script.header()]))
@@ -114,7 +165,11 @@ fn plain_envoy_passes_forced_gzip_as_it_is() {
         assert_eq!(resp.header("content-encoding"), Some("gzip"));
         assert!(inspect::gunzip_lenient(&resp.body()) == ApiShape::OpenAiChat.capture());
         // The leak search sees through gzip: without Sluice the planted values are there.
-        let leaks = inspect::find_planted(api::Framing::Sse, &resp.body(), ApiShape::OpenAiChat.planted_in_capture());
+        let leaks = inspect::find_planted(
+            api::Framing::Sse,
+            &resp.body(),
+            ApiShape::OpenAiChat.planted_in_capture(),
+        );
         assert!(leaks.iter().any(|l| l.place.starts_with("gzip-decoded")));
     });
 }
@@ -122,7 +177,9 @@ fn plain_envoy_passes_forced_gzip_as_it_is() {
 #[test]
 fn pause_point_holds_the_rest_until_released() {
     run(async {
-        let stack = Stack::start(Mode::Plain, StackOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+        let stack = Stack::start(Mode::Plain, StackOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let capture = ApiShape::Ollama.capture();
         let cut = 700;
         let script = stack.mock().register(Script::default().pause_after(cut));
@@ -130,7 +187,10 @@ fn pause_point_holds_the_rest_until_released() {
             .open(&stream_request(ApiShape::Ollama).headers([script.header()]))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(script.wait_paused(Duration::from_secs(10)).await, "mock never reached its pause point");
+        assert!(
+            script.wait_paused(Duration::from_secs(10)).await,
+            "mock never reached its pause point"
+        );
         while open.received().len() < cut {
             match open.next_chunk(Duration::from_secs(10)).await {
                 Next::Data(_) => {}
@@ -148,11 +208,16 @@ fn pause_point_holds_the_rest_until_released() {
 #[test]
 fn dropping_a_stack_ends_envoy() {
     run(async {
-        let stack = Stack::start(Mode::Plain, StackOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+        let stack = Stack::start(Mode::Plain, StackOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let pid = nix::unistd::Pid::from_raw(i32::try_from(stack.envoy_pid()).unwrap_or(i32::MAX));
         assert!(nix::sys::signal::kill(pid, None).is_ok());
         drop(stack);
-        assert_eq!(nix::sys::signal::kill(pid, None), Err(nix::errno::Errno::ESRCH));
+        assert_eq!(
+            nix::sys::signal::kill(pid, None),
+            Err(nix::errno::Errno::ESRCH)
+        );
     });
 }
 
@@ -168,12 +233,17 @@ fn mock_upstream_binary_reports_its_port() {
     if let Some(stderr) = child.stderr.take() {
         let _ = std::io::BufReader::new(stderr).read_line(&mut line);
     }
-    let addr: Option<std::net::SocketAddr> = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
+    let addr: Option<std::net::SocketAddr> =
+        line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
     let result = addr.map(|addr| {
         run(async move {
-            let resp = client::send(addr, &stream_request(ApiShape::Gemini), Duration::from_secs(10))
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let resp = client::send(
+                addr,
+                &stream_request(ApiShape::Gemini),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
             assert!(resp.body() == ApiShape::Gemini.capture());
         })
     });

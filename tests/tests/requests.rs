@@ -24,7 +24,8 @@ async fn prompt_credential_never_reaches_upstream(mode: Mode) {
         for stream in [true, false] {
             let how = format!("{} stream={stream}", api.name());
             let script = stack.mock().register(Script::default());
-            let mut req = api_request(api, &prompt_with_credentials(), stream).headers([script.header()]);
+            let mut req =
+                api_request(api, &prompt_with_credentials(), stream).headers([script.header()]);
             if api == ApiShape::Mcp {
                 req.body = api::captures::MCP_TOOLS_CALL_REQUEST.to_vec();
             }
@@ -40,14 +41,24 @@ async fn prompt_credential_never_reaches_upstream(mode: Mode) {
                 continue;
             }
             for r in &received {
-                assert_no_planted(&stack, &format!("{how}: upstream request"), Framing::Json, &r.body, &PROMPT_PLANTED);
+                assert_no_planted(
+                    &stack,
+                    &format!("{how}: upstream request"),
+                    Framing::Json,
+                    &r.body,
+                    &PROMPT_PLANTED,
+                );
                 assert!(
                     serde_json::from_slice::<serde_json::Value>(&r.body).is_ok(),
                     "{how}: the forwarded request is not JSON\n{}",
                     stack.context()
                 );
                 if let Some(len) = r.header("content-length") {
-                    assert_eq!(len, r.body.len().to_string(), "{how}: content-length does not match the body");
+                    assert_eq!(
+                        len,
+                        r.body.len().to_string(),
+                        "{how}: content-length does not match the body"
+                    );
                 }
                 assert!(
                     inspect::contains(&r.body, b"REDACTED"),
@@ -70,7 +81,11 @@ async fn injection_in_tool_result_flagged(mode: Mode) {
         .events
         .last()
         .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.data).ok())
-        .and_then(|v| v.pointer("/result/content/0/text").and_then(|t| t.as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v.pointer("/result/content/0/text")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        })
         .unwrap_or_default();
     assert!(!tool_text.is_empty());
     let bodies = [
@@ -101,7 +116,10 @@ async fn injection_in_tool_result_flagged(mode: Mode) {
     for (api, body) in bodies {
         let script = stack.mock().register(Script::deltas(api::CLEAN_DELTAS));
         let req = api_request(api, "", true).headers([script.header()]);
-        let req = sluice_e2e::client::Request { body: body.to_string().into_bytes(), ..req };
+        let req = sluice_e2e::client::Request {
+            body: body.to_string().into_bytes(),
+            ..req
+        };
         let resp = send(&stack, &req).await;
         let decision = resp.header("x-sluice-decision").unwrap_or("");
         assert!(
@@ -111,7 +129,13 @@ async fn injection_in_tool_result_flagged(mode: Mode) {
             stack.context()
         );
         for r in stack.mock().requests_for(&script) {
-            assert_no_planted(&stack, api.name(), Framing::Json, &r.body, &[api::SLACK_TOKEN]);
+            assert_no_planted(
+                &stack,
+                api.name(),
+                Framing::Json,
+                &r.body,
+                &[api::SLACK_TOKEN],
+            );
         }
     }
 }
@@ -126,7 +150,13 @@ async fn injection_in_mcp_answer_reported(mode: Mode) {
     let req = api_request(ApiShape::Mcp, "ticket 4411", true).headers([script.header()]);
     let resp = send(&stack, &req).await;
     assert_eq!(resp.status, 200, "{}", stack.context());
-    assert_no_planted(&stack, "mcp answer", Framing::Sse, &resp.body(), &[api::SLACK_TOKEN]);
+    assert_no_planted(
+        &stack,
+        "mcp answer",
+        Framing::Sse,
+        &resp.body(),
+        &[api::SLACK_TOKEN],
+    );
     let in_header = resp
         .header("x-sluice-decision")
         .and_then(injection_count)
@@ -162,7 +192,11 @@ async fn gzip_answer_never_leaks(mode: Mode) {
                 }
             };
             let body = resp.body();
-            let framing = if stream { api.stream_framing() } else { Framing::Json };
+            let framing = if stream {
+                api.stream_framing()
+            } else {
+                Framing::Json
+            };
             let planted: &[Planted] = if stream || api == ApiShape::Mcp {
                 api.planted_in_capture()
             } else {
@@ -172,7 +206,11 @@ async fn gzip_answer_never_leaks(mode: Mode) {
             let gzip_magic = body.starts_with(&[0x1f, 0x8b]);
             match resp.header("content-encoding") {
                 Some(enc) if enc.contains("gzip") => {}
-                _ => assert!(!gzip_magic, "{how}: gzip bytes delivered without content-encoding\n{}", stack.context()),
+                _ => assert!(
+                    !gzip_magic,
+                    "{how}: gzip bytes delivered without content-encoding\n{}",
+                    stack.context()
+                ),
             }
             if resp.status == 200 && resp.header("content-encoding").is_none() {
                 assert!(

@@ -9,22 +9,32 @@ use sluice_e2e::api::{self, ApiShape, Planted};
 use sluice_e2e::client::BodyEnd;
 use sluice_e2e::harness::Mode;
 use sluice_e2e::inspect;
-use sluice_e2e::scenario::{api_request, assert_no_planted, benign_prompt, documents, send, shared_stack};
+use sluice_e2e::scenario::{
+    api_request, assert_no_planted, benign_prompt, documents, send, shared_stack,
+};
 use sluice_e2e::upstream::{Chunking, Script};
 
 /// Deliveries each stream is tried with: one event per write (paced like a model), random
 /// cuts that fall inside events, escapes and UTF-8, and the whole body at once.
 fn deliveries() -> [Script; 3] {
     [
-        Script::default().chunking(Chunking::Events).gap(Duration::from_millis(2)),
-        Script::default().chunking(Chunking::Random(0x5eed)).gap(Duration::from_millis(1)),
+        Script::default()
+            .chunking(Chunking::Events)
+            .gap(Duration::from_millis(2)),
+        Script::default()
+            .chunking(Chunking::Random(0x5eed))
+            .gap(Duration::from_millis(1)),
         Script::default().chunking(Chunking::Whole),
     ]
 }
 
 /// The JSON-path texts of `docs` that must come through: every path whose text in the
 /// capture holds a planted value, and the API's main text.
-fn text_paths(api: ApiShape, capture: &BTreeMap<String, String>, planted: &[Planted]) -> Vec<String> {
+fn text_paths(
+    api: ApiShape,
+    capture: &BTreeMap<String, String>,
+    planted: &[Planted],
+) -> Vec<String> {
     let mut paths: Vec<String> = capture
         .iter()
         .filter(|(_, text)| planted.iter().any(|p| text.contains(p.value)))
@@ -40,7 +50,10 @@ fn text_paths(api: ApiShape, capture: &BTreeMap<String, String>, planted: &[Plan
 
 /// Checks how a stream of `api` must end, so a client library sees a finished answer.
 fn assert_finished(api: ApiShape, body: &[u8], docs: &[serde_json::Value], context: &str) {
-    let last_type = docs.last().and_then(|d| d.get("type")).and_then(|t| t.as_str());
+    let last_type = docs
+        .last()
+        .and_then(|d| d.get("type"))
+        .and_then(|t| t.as_str());
     let ok = match api {
         ApiShape::OpenAiChat => body.ends_with(b"data: [DONE]\n\n"),
         ApiShape::OpenAiResponses => last_type == Some("response.completed"),
@@ -49,10 +62,16 @@ fn assert_finished(api: ApiShape, body: &[u8], docs: &[serde_json::Value], conte
             .last()
             .and_then(|d| d.pointer("/candidates/0/finishReason"))
             .is_some(),
-        ApiShape::Ollama => docs.last().and_then(|d| d.get("done")) == Some(&serde_json::Value::Bool(true)),
+        ApiShape::Ollama => {
+            docs.last().and_then(|d| d.get("done")) == Some(&serde_json::Value::Bool(true))
+        }
         ApiShape::Mcp => docs.last().and_then(|d| d.get("result")).is_some(),
     };
-    assert!(ok, "{}: the stream does not end as the API ends a stream\n{context}", api.name());
+    assert!(
+        ok,
+        "{}: the stream does not end as the API ends a stream\n{context}",
+        api.name()
+    );
 }
 
 async fn capture_masked(mode: Mode, api: ApiShape) {
@@ -90,16 +109,34 @@ async fn capture_masked(mode: Mode, api: ApiShape) {
 
 async fn clean_byte_exact(mode: Mode, api: ApiShape) {
     let stack = shared_stack(mode).await;
-    let expected = api::render_stream(api, &api::CLEAN_DELTAS.iter().map(|d| (*d).to_owned()).collect::<Vec<_>>());
+    let expected = api::render_stream(
+        api,
+        &api::CLEAN_DELTAS
+            .iter()
+            .map(|d| (*d).to_owned())
+            .collect::<Vec<_>>(),
+    );
     for chunking in [Chunking::Events, Chunking::Random(7), Chunking::Bytes] {
-        let script = stack.mock().register(Script::deltas(api::CLEAN_DELTAS).chunking(chunking));
+        let script = stack
+            .mock()
+            .register(Script::deltas(api::CLEAN_DELTAS).chunking(chunking));
         let req = api_request(api, &benign_prompt(api), true).headers([script.header()]);
         let resp = send(&stack, &req).await;
-        assert_eq!(resp.status, 200, "{} {chunking:?}\n{}", api.name(), stack.context());
+        assert_eq!(
+            resp.status,
+            200,
+            "{} {chunking:?}\n{}",
+            api.name(),
+            stack.context()
+        );
         assert_eq!(resp.end, BodyEnd::Complete, "{} {chunking:?}", api.name());
         let body = resp.body();
         if body != expected {
-            let at = body.iter().zip(expected.iter()).position(|(a, b)| a != b).unwrap_or(body.len().min(expected.len()));
+            let at = body
+                .iter()
+                .zip(expected.iter())
+                .position(|(a, b)| a != b)
+                .unwrap_or(body.len().min(expected.len()));
             panic!(
                 "{} {chunking:?}: clean stream changed (first difference at byte {at}; got {} bytes, sent {})\ngot:  {:?}\nsent: {:?}\n{}",
                 api.name(),
@@ -143,13 +180,23 @@ async fn mcp_json_result_masked(mode: Mode) {
     let resp = send(&stack, &api_request(ApiShape::Mcp, "lookup", false)).await;
     assert_eq!(resp.status, 200, "{}", stack.context());
     let planted = [api::SLACK_TOKEN];
-    assert_no_planted(&stack, "mcp json", api::Framing::Json, &resp.body(), &planted);
+    assert_no_planted(
+        &stack,
+        "mcp json",
+        api::Framing::Json,
+        &resp.body(),
+        &planted,
+    );
     let docs = documents(&stack, "mcp json", api::Framing::Json, &resp, &planted);
     let original = inspect::sse_events(api::captures::MCP_TOOLS_CALL_RESULT)
         .events
         .last()
         .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.data).ok())
-        .and_then(|v| v.pointer("/result/content/0/text").and_then(|t| t.as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v.pointer("/result/content/0/text")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        })
         .unwrap_or_default();
     let received = docs
         .first()

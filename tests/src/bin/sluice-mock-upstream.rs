@@ -18,7 +18,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mock = sluice_e2e::upstream::MockUpstream::start_on(args.listen)?;
     eprintln!("sluice-mock-upstream listening on {}", mock.addr());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(tokio::signal::ctrl_c())?;
     Ok(())
 }
