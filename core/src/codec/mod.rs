@@ -6,9 +6,18 @@
 
 use std::fmt;
 
+pub mod detect_api;
 pub mod errors;
+pub mod json_str;
+pub mod ndjson;
+mod request;
+mod response;
+pub mod shapes;
+pub mod sse;
 
-pub use errors::{error_body, stream_error_event};
+pub use detect_api::{detect_api, framing_for};
+pub use errors::{error_body, mcp_error_body, mcp_stream_error_event, stream_error_event};
+pub use response::ResponseRewriter;
 
 /// The API shape of one exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -169,46 +178,9 @@ pub enum Framing {
 /// Rewrites a request body: every text field goes through `filter.full`; returns `None` when
 /// nothing changed (the original bytes are forwarded), or the new body.
 pub fn rewrite_request(
-    _api: Api,
-    _body: &[u8],
-    _filter: &mut dyn TextFilter,
-) -> Result<Option<Vec<u8>>, CodecError> {
-    Ok(None)
-}
-
-/// Incremental response rewriter: feed raw body chunks, get the bytes to emit.
-#[derive(Debug)]
-pub struct ResponseRewriter {
-    #[allow(dead_code)]
     api: Api,
-    #[allow(dead_code)]
-    framing: Framing,
-    /// Upper bound on buffered bytes (partial event, or a whole JSON document).
-    #[allow(dead_code)]
-    limit: usize,
-}
-
-impl ResponseRewriter {
-    pub fn new(api: Api, framing: Framing, limit: usize) -> Self {
-        ResponseRewriter {
-            api,
-            framing,
-            limit,
-        }
-    }
-
-    /// Consumes `chunk` and appends to `out` the bytes that may leave now: complete events,
-    /// rewritten where the filter changed their text, byte-identical otherwise. A partial event
-    /// at the end of `chunk` is kept until it completes. At `end_of_stream` everything held
-    /// (by the rewriter and by the filter) is flushed in events of the API's own shape.
-    pub fn push(
-        &mut self,
-        chunk: &[u8],
-        _end_of_stream: bool,
-        _filter: &mut dyn TextFilter,
-        out: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
-        out.extend_from_slice(chunk);
-        Ok(())
-    }
+    body: &[u8],
+    filter: &mut dyn TextFilter,
+) -> Result<Option<Vec<u8>>, CodecError> {
+    request::rewrite(api, body, filter)
 }
