@@ -20,7 +20,11 @@ fn masked(api: Api, body: &str) -> String {
     assert!(!s.contains("SECRET"));
     // Only the masked strings changed: same length difference per occurrence.
     let n = body.matches("SECRET").count();
-    assert_eq!(s.len() + n * "SECRET".len(), body.len() + n * "[MASKED]".len(), "{s}");
+    assert_eq!(
+        s.len() + n * "SECRET".len(),
+        body.len() + n * "[MASKED]".len(),
+        "{s}"
+    );
     s
 }
 
@@ -55,7 +59,10 @@ fn openai_responses_request() {
         ]
     );
     masked(Api::OpenAiResponses, body);
-    assert_eq!(roles(Api::OpenAiResponses, r#"{"input":"just text"}"#), vec![(Role::User, "just text".into())]);
+    assert_eq!(
+        roles(Api::OpenAiResponses, r#"{"input":"just text"}"#),
+        vec![(Role::User, "just text".into())]
+    );
 }
 
 #[test]
@@ -75,7 +82,10 @@ fn anthropic_request() {
         ]
     );
     masked(Api::Anthropic, body);
-    assert_eq!(roles(Api::Anthropic, r#"{"system":"s","messages":[]}"#), vec![(Role::System, "s".into())]);
+    assert_eq!(
+        roles(Api::Anthropic, r#"{"system":"s","messages":[]}"#),
+        vec![(Role::System, "s".into())]
+    );
 }
 
 #[test]
@@ -127,19 +137,38 @@ fn mcp_tools_call_request_from_corpus() {
 
 #[test]
 fn text_request_and_errors() {
-    let out = rewrite_request(Api::Text, "plain SECRET".as_bytes(), &mut Masker::new(&["SECRET"])).unwrap();
+    let out = rewrite_request(
+        Api::Text,
+        "plain SECRET".as_bytes(),
+        &mut Masker::new(&["SECRET"]),
+    )
+    .unwrap();
     assert_eq!(out.as_deref(), Some(&b"plain [MASKED]"[..]));
-    assert_eq!(rewrite_request(Api::Text, b"plain", &mut IdentityFilter).unwrap(), None);
-    assert_eq!(rewrite_request(Api::OpenAiChat, b"{\"a\":\"\xff\"}", &mut IdentityFilter).unwrap_err(), CodecError::Utf8);
-    assert!(matches!(rewrite_request(Api::OpenAiChat, b"{\"messages\":[", &mut IdentityFilter).unwrap_err(), CodecError::Json(_)));
-    assert!(matches!(rewrite_request(Api::Anthropic, b"", &mut IdentityFilter).unwrap_err(), CodecError::Json(_)));
+    assert_eq!(
+        rewrite_request(Api::Text, b"plain", &mut IdentityFilter).unwrap(),
+        None
+    );
+    assert_eq!(
+        rewrite_request(Api::OpenAiChat, b"{\"a\":\"\xff\"}", &mut IdentityFilter).unwrap_err(),
+        CodecError::Utf8
+    );
+    assert!(matches!(
+        rewrite_request(Api::OpenAiChat, b"{\"messages\":[", &mut IdentityFilter).unwrap_err(),
+        CodecError::Json(_)
+    ));
+    assert!(matches!(
+        rewrite_request(Api::Anthropic, b"", &mut IdentityFilter).unwrap_err(),
+        CodecError::Json(_)
+    ));
 }
 
 #[test]
 fn replacement_is_escaped_with_serde_json_rules() {
     struct Quote;
     impl sluice_core::codec::TextFilter for Quote {
-        fn delta(&mut self, t: sluice_core::codec::TextRef<'_>, out: &mut String) { out.push_str(t.text) }
+        fn delta(&mut self, t: sluice_core::codec::TextRef<'_>, out: &mut String) {
+            out.push_str(t.text)
+        }
         fn full(&mut self, t: sluice_core::codec::TextRef<'_>, out: &mut String) {
             out.push_str(&t.text.replace('x', "\"\\\n\u{1}é"));
         }
@@ -147,8 +176,15 @@ fn replacement_is_escaped_with_serde_json_rules() {
         fn held_keys(&self, _: &mut Vec<sluice_core::codec::StreamKey>) {}
     }
     let body = br#"{"messages":[{"role":"user","content":"axb"}]}"#;
-    let out = rewrite_request(Api::OpenAiChat, body, &mut Quote).unwrap().unwrap();
-    assert_eq!(out, r#"{"messages":[{"role":"user","content":"a\"\\\n\u0001éb"}]}"#.as_bytes().to_vec());
+    let out = rewrite_request(Api::OpenAiChat, body, &mut Quote)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out,
+        r#"{"messages":[{"role":"user","content":"a\"\\\n\u0001éb"}]}"#
+            .as_bytes()
+            .to_vec()
+    );
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["messages"][0]["content"], "a\"\\\n\u{1}éb");
 }

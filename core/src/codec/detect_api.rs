@@ -61,13 +61,19 @@ mod tests {
         assert_eq!(detect_api("/v1/responses?x=1", None), Api::OpenAiResponses);
         assert_eq!(detect_api("/v1/messages", None), Api::Anthropic);
         assert_eq!(
-            detect_api("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", None),
+            detect_api(
+                "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+                None
+            ),
             Api::Gemini
         );
         assert_eq!(detect_api("/api/chat", None), Api::Ollama);
         assert_eq!(detect_api("/api/generate", None), Api::Ollama);
         assert_eq!(
-            detect_api("/", Some(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)),
+            detect_api(
+                "/",
+                Some(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            ),
             Api::Mcp
         );
         assert_eq!(detect_api("/upload", Some(b"hello")), Api::Text);
@@ -75,10 +81,22 @@ mod tests {
 
     #[test]
     fn framings() {
-        assert_eq!(framing_for(Api::OpenAiChat, Some("text/event-stream; charset=utf-8")), Framing::Sse);
-        assert_eq!(framing_for(Api::Ollama, Some("application/x-ndjson")), Framing::Ndjson);
-        assert_eq!(framing_for(Api::Ollama, Some("application/json")), Framing::Ndjson);
-        assert_eq!(framing_for(Api::Gemini, Some("application/json")), Framing::Json);
+        assert_eq!(
+            framing_for(Api::OpenAiChat, Some("text/event-stream; charset=utf-8")),
+            Framing::Sse
+        );
+        assert_eq!(
+            framing_for(Api::Ollama, Some("application/x-ndjson")),
+            Framing::Ndjson
+        );
+        assert_eq!(
+            framing_for(Api::Ollama, Some("application/json")),
+            Framing::Ndjson
+        );
+        assert_eq!(
+            framing_for(Api::Gemini, Some("application/json")),
+            Framing::Json
+        );
         assert_eq!(framing_for(Api::Text, Some("text/plain")), Framing::Raw);
         assert_eq!(framing_for(Api::Text, None), Framing::Raw);
     }

@@ -191,7 +191,8 @@ mod tests {
         let v: Value = serde_json::from_slice(&error_body(Api::Gemini, 400, "m", "").1).unwrap();
         assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
         assert_eq!(v["error"]["code"], 400);
-        let v: Value = serde_json::from_slice(&error_body(Api::OpenAiChat, 400, "m", "").1).unwrap();
+        let v: Value =
+            serde_json::from_slice(&error_body(Api::OpenAiChat, 400, "m", "").1).unwrap();
         assert_eq!(v["error"]["param"], Value::Null);
         let v: Value = serde_json::from_slice(&mcp_error_body(Some(json!(7)), "m").1).unwrap();
         assert_eq!(v["id"], 7);

@@ -181,7 +181,9 @@ fn scan_string(input: &[u8], start: usize) -> Result<(usize, bool), CodecError> 
                 match input.get(i + 1) {
                     Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
                     Some(b'u') => {
-                        let hex = input.get(i + 2..i + 6).ok_or_else(|| err("bad escape", i))?;
+                        let hex = input
+                            .get(i + 2..i + 6)
+                            .ok_or_else(|| err("bad escape", i))?;
                         if !hex.iter().all(u8::is_ascii_hexdigit) {
                             return Err(err("bad \\u escape", i));
                         }
@@ -533,7 +535,16 @@ mod tests {
     fn rejects_malformed() {
         let mut w = JsonWalker::new();
         for bad in [
-            "{", "[1,]", "{\"a\" 1}", "\"\\x\"", "tru", "{}x", "\"a\nb\"", "", "01x", "[1 2]",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "\"\\x\"",
+            "tru",
+            "{}x",
+            "\"a\nb\"",
+            "",
+            "01x",
+            "[1 2]",
         ] {
             assert!(w.walk(bad.as_bytes(), |_, _, _| {}).is_err(), "{bad}");
         }

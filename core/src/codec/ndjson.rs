@@ -110,6 +110,9 @@ mod tests {
     fn long_line_is_refused() {
         let mut d = LineDecoder::new(4);
         d.push(b"{\"abc\":");
-        assert!(matches!(d.next_line(false), Err(CodecError::TooLarge { .. })));
+        assert!(matches!(
+            d.next_line(false),
+            Err(CodecError::TooLarge { .. })
+        ));
     }
 }

@@ -92,7 +92,11 @@ impl ResponseRewriter {
             limit,
             decoder,
             engine: Engine {
-                terminator: if framing == Framing::Ndjson { b"\n" } else { b"\n\n" },
+                terminator: if framing == Framing::Ndjson {
+                    b"\n"
+                } else {
+                    b"\n\n"
+                },
                 ..Engine::default()
             },
             data: Vec::new(),
@@ -130,7 +134,9 @@ impl ResponseRewriter {
             if chunk.is_empty() {
                 return Ok(());
             }
-            return Err(CodecError::Stream("data after the end of the stream".into()));
+            return Err(CodecError::Stream(
+                "data after the end of the stream".into(),
+            ));
         }
         let r = self.push_inner(chunk, end_of_stream, filter, out);
         if let Err(e) = &r {
@@ -164,7 +170,15 @@ impl ResponseRewriter {
                             }
                             let doc = ev.data(&mut self.data);
                             let open = eos && dec_tail_open(ev.raw);
-                            engine.event(api, ev.raw, doc, open, &|s| ev.data_to_raw(s), filter, out)?;
+                            engine.event(
+                                api,
+                                ev.raw,
+                                doc,
+                                open,
+                                &|s| ev.data_to_raw(s),
+                                filter,
+                                out,
+                            )?;
                         }
                     }
                 }
@@ -215,7 +229,10 @@ impl ResponseRewriter {
 
 /// Whether an SSE event's raw bytes lack the blank line that ends an event.
 fn dec_tail_open(raw: &[u8]) -> bool {
-    !(raw.ends_with(b"\n\n") || raw.ends_with(b"\r\r") || raw.ends_with(b"\n\r\n") || raw.ends_with(b"\r\n\r"))
+    !(raw.ends_with(b"\n\n")
+        || raw.ends_with(b"\r\r")
+        || raw.ends_with(b"\n\r\n")
+        || raw.ends_with(b"\r\n\r"))
 }
 
 fn raw_text(
@@ -425,12 +442,8 @@ impl Engine {
         for &key in &keys {
             self.released.clear();
             filter.end(key, &mut self.released);
-            let site = in_event.and_then(|()| {
-                self.plan
-                    .sites
-                    .iter()
-                    .position(|s| !s.full && s.key == key)
-            });
+            let site = in_event
+                .and_then(|()| self.plan.sites.iter().position(|s| !s.full && s.key == key));
             if !self.released.is_empty() {
                 match site {
                     Some(n) => {
@@ -481,9 +494,15 @@ impl Engine {
             return Ok(());
         }
         // A BOM opens only the first event; a replay must not repeat it.
-        let bom = if raw.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        let bom = if raw.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
         for n in 0..self.plan.sites.len() {
-            let Some(site) = self.plan.sites.get(n) else { break };
+            let Some(site) = self.plan.sites.get(n) else {
+                break;
+            };
             if site.full {
                 continue;
             }
@@ -511,15 +530,16 @@ impl Engine {
                     self.templates.len() - 1
                 }
             };
-            let Some(t) = self.templates.get_mut(pos) else { continue };
+            let Some(t) = self.templates.get_mut(pos) else {
+                continue;
+            };
             t.raw.clear();
             t.raw.extend_from_slice(raw.get(bom..).unwrap_or_default());
             t.open = open;
             t.spans.clear();
             for (m, (s, r)) in self.plan.sites.iter().zip(&self.raw_spans).enumerate() {
                 if !s.full {
-                    t.spans
-                        .push((r.start - bom..r.end - bom, m == n));
+                    t.spans.push((r.start - bom..r.end - bom, m == n));
                 }
             }
         }
@@ -564,7 +584,11 @@ impl Engine {
     }
 
     /// At the end of the body: end every stream still known, each release in its template.
-    fn flush_all(&mut self, filter: &mut dyn TextFilter, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn flush_all(
+        &mut self,
+        filter: &mut dyn TextFilter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
         self.before.clear();
         self.plan.sites.clear();
         self.end_keys(EndSel::All, filter, None)?;

@@ -256,6 +256,10 @@ fn chat_response(
     })
 }
 
+/// A full text in a Responses event: span, kind, and `None` for the event's own key or
+/// `Some((output position if the path gives it, sub))`.
+type FullText = (Range<usize>, StreamKind, Option<(Option<u32>, u32)>);
+
 fn responses_response(
     doc: &[u8],
     whole: bool,
@@ -267,7 +271,7 @@ fn responses_response(
     let mut delta: Option<Range<usize>> = None;
     // Full texts: (span, kind, None = the event's own key | Some((output position if
     // known from the path, sub))).
-    let mut fulls: Vec<(Range<usize>, StreamKind, Option<(Option<u32>, u32)>)> = Vec::new();
+    let mut fulls: Vec<FullText> = Vec::new();
     w.walk(doc, |p, kind, span| {
         // A whole (non-streamed) body is the Response object that `response.completed`
         // carries under `response`.
@@ -490,13 +494,18 @@ fn gemini_response(
                     plan.nums.push((c, NONE, v));
                 }
             }
-            Scalar::Str if p.is(&[K("candidates"), I, K("finishReason")]) => {
-                if !whole {
-                    plan.end_pos.push(c);
-                }
+            Scalar::Str if !whole && p.is(&[K("candidates"), I, K("finishReason")]) => {
+                plan.end_pos.push(c);
             }
             Scalar::True
-                if p.is(&[K("candidates"), I, K("content"), K("parts"), I, K("thought")]) =>
+                if p.is(&[
+                    K("candidates"),
+                    I,
+                    K("content"),
+                    K("parts"),
+                    I,
+                    K("thought"),
+                ]) =>
             {
                 plan.flags.push((c, p.index(4).unwrap_or(0)));
             }
@@ -523,11 +532,12 @@ fn gemini_response(
     for n in 0..plan.sites.len() {
         let Some(site) = plan.sites.get(n) else { break };
         let pos = (site.key.index, site.key.sub);
-        if site.key.kind == Text && plan.flags.contains(&pos) {
-            if let Some(site) = plan.sites.get_mut(n) {
-                site.key.kind = Reasoning;
-                site.role = Role::Reasoning;
-            }
+        if site.key.kind == Text
+            && plan.flags.contains(&pos)
+            && let Some(site) = plan.sites.get_mut(n)
+        {
+            site.key.kind = Reasoning;
+            site.role = Role::Reasoning;
         }
     }
     Ok(())
@@ -541,17 +551,21 @@ fn ollama_response(
 ) -> Result<(), CodecError> {
     use StreamKind::*;
     w.walk(doc, |p, kind, span| match kind {
-        Scalar::True if p.is(&[K("done")]) => {
-            if !whole {
-                plan.ends.push(EndSel::All);
-            }
+        Scalar::True if !whole && p.is(&[K("done")]) => {
+            plan.ends.push(EndSel::All);
         }
         Scalar::Str => {
             let k = if p.is(&[K("message"), K("content")]) || p.is(&[K("response")]) {
                 Text
             } else if p.is(&[K("message"), K("thinking")]) || p.is(&[K("thinking")]) {
                 Reasoning
-            } else if p.starts_with(&[K("message"), K("tool_calls"), I, K("function"), K("arguments")]) {
+            } else if p.starts_with(&[
+                K("message"),
+                K("tool_calls"),
+                I,
+                K("function"),
+                K("arguments"),
+            ]) {
                 let q = p.index(2).unwrap_or(0);
                 plan.site(span, ToolArguments, 0, q, true);
                 return;
@@ -640,9 +654,18 @@ pub fn plan_request(
                     || p.is(&[K("messages"), I, K("content"), I, K("text")])
                 {
                     push(plan, Role::User, m);
-                } else if p.starts_with(&[K("messages"), I, K("tool_calls"), I, K("function"), K("arguments")]) {
+                } else if p.starts_with(&[
+                    K("messages"),
+                    I,
+                    K("tool_calls"),
+                    I,
+                    K("function"),
+                    K("arguments"),
+                ]) {
                     push(plan, Role::ToolArguments, None);
-                } else if p.starts_with(&[K("tools"), I, K("function")]) && p.ends_with_key("description") {
+                } else if p.starts_with(&[K("tools"), I, K("function")])
+                    && p.ends_with_key("description")
+                {
                     push(plan, Role::ToolDescription, None);
                 } else if api == Api::Ollama && p.is(&[K("prompt")]) {
                     push(plan, Role::User, None);
@@ -685,7 +708,15 @@ pub fn plan_request(
                 } else if p.is(&[K("messages"), I, K("content"), I, K("thinking")]) {
                     push(plan, Role::Reasoning, None);
                 } else if p.is(&[K("messages"), I, K("content"), I, K("content")])
-                    || p.is(&[K("messages"), I, K("content"), I, K("content"), I, K("text")])
+                    || p.is(&[
+                        K("messages"),
+                        I,
+                        K("content"),
+                        I,
+                        K("content"),
+                        I,
+                        K("text"),
+                    ])
                 {
                     push(plan, Role::ToolResult, None);
                 } else if p.starts_with(&[K("messages"), I, K("content"), I, K("input")]) {
@@ -700,9 +731,23 @@ pub fn plan_request(
                     plan.roles.push((m.unwrap_or(0), role));
                 } else if p.is(&[K("contents"), I, K("parts"), I, K("text")]) {
                     push(plan, Role::User, m);
-                } else if p.starts_with(&[K("contents"), I, K("parts"), I, K("functionResponse"), K("response")]) {
+                } else if p.starts_with(&[
+                    K("contents"),
+                    I,
+                    K("parts"),
+                    I,
+                    K("functionResponse"),
+                    K("response"),
+                ]) {
                     push(plan, Role::ToolResult, None);
-                } else if p.starts_with(&[K("contents"), I, K("parts"), I, K("functionCall"), K("args")]) {
+                } else if p.starts_with(&[
+                    K("contents"),
+                    I,
+                    K("parts"),
+                    I,
+                    K("functionCall"),
+                    K("args"),
+                ]) {
                     push(plan, Role::ToolArguments, None);
                 } else if p.is(&[K("systemInstruction"), K("parts"), I, K("text")])
                     || p.is(&[K("system_instruction"), K("parts"), I, K("text")])

@@ -228,7 +228,9 @@ impl SseDecoder {
 mod tests {
     use super::*;
 
-    fn decode_all(chunks: &[&[u8]]) -> Vec<(Vec<u8>, Option<Vec<u8>>, Vec<u8>)> {
+    type Decoded = (Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+
+    fn decode_all(chunks: &[&[u8]]) -> Vec<Decoded> {
         let mut d = SseDecoder::new(1 << 20);
         let mut v = Vec::new();
         let mut scratch = Vec::new();

@@ -85,7 +85,12 @@ impl TextFilter for HoldAll {
         }
     }
     fn held_keys(&self, out: &mut Vec<StreamKey>) {
-        out.extend(self.held.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| *k));
+        out.extend(
+            self.held
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, _)| *k),
+        );
     }
 }
 
@@ -148,7 +153,12 @@ impl TextFilter for Masker {
         }
     }
     fn held_keys(&self, out: &mut Vec<StreamKey>) {
-        out.extend(self.pending.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| *k));
+        out.extend(
+            self.pending
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, _)| *k),
+        );
     }
 }
 
@@ -251,7 +261,12 @@ pub fn stream_texts(api: Api, framing: Framing, body: &[u8]) -> BTreeMap<String,
                     }
                     for tc in c["delta"]["tool_calls"].as_array().into_iter().flatten() {
                         if let Some(t) = tc["function"]["arguments"].as_str() {
-                            add(&mut m, &ended, format!("text/{i}/tool/{}", n(&tc["index"])), t);
+                            add(
+                                &mut m,
+                                &ended,
+                                format!("text/{i}/tool/{}", n(&tc["index"])),
+                                t,
+                            );
                         }
                     }
                     if !c["finish_reason"].is_null() {
@@ -277,13 +292,24 @@ pub fn stream_texts(api: Api, framing: Framing, body: &[u8]) -> BTreeMap<String,
                         m.insert(format!("done.part/{o}/{c}"), s(&v["part"]["text"]).into());
                     }
                     "response.output_item.done" => {
-                        for (k, p) in v["item"]["content"].as_array().into_iter().flatten().enumerate() {
+                        for (k, p) in v["item"]["content"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .enumerate()
+                        {
                             m.insert(format!("done.item/{o}/{k}"), s(&p["text"]).into());
                         }
                     }
                     "response.completed" => {
-                        for (oi, it) in v["response"]["output"].as_array().into_iter().flatten().enumerate() {
-                            for (k, p) in it["content"].as_array().into_iter().flatten().enumerate() {
+                        for (oi, it) in v["response"]["output"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .enumerate()
+                        {
+                            for (k, p) in it["content"].as_array().into_iter().flatten().enumerate()
+                            {
                                 m.insert(format!("done.completed/{oi}/{k}"), s(&p["text"]).into());
                             }
                         }
@@ -343,7 +369,12 @@ pub fn stream_texts(api: Api, framing: Framing, body: &[u8]) -> BTreeMap<String,
                 }
             }
             Api::Mcp => {
-                for (k, c) in v["result"]["content"].as_array().into_iter().flatten().enumerate() {
+                for (k, c) in v["result"]["content"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
                     add(&mut m, &ended, format!("result/{k}"), s(&c["text"]));
                 }
             }
