@@ -6,9 +6,18 @@
 
 use std::fmt;
 
+pub mod detect_api;
 pub mod errors;
+pub mod json_str;
+pub mod ndjson;
+mod request;
+mod response;
+pub mod shapes;
+pub mod sse;
 
-pub use errors::{error_body, stream_error_event};
+pub use detect_api::{detect_api, framing_for};
+pub use errors::{error_body, mcp_error_body, mcp_stream_error_event, stream_error_event};
+pub use response::ResponseRewriter;
 
 /// The API shape of one exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -169,81 +178,10 @@ pub enum Framing {
 /// Rewrites a request body: every text field goes through `filter.full`; returns `None` when
 /// nothing changed (the original bytes are forwarded), or the new body.
 pub fn rewrite_request(
-    _api: Api,
-    _body: &[u8],
-    _filter: &mut dyn TextFilter,
-) -> Result<Option<Vec<u8>>, CodecError> {
-    Ok(None)
-}
-
-/// Incremental response rewriter: feed raw body chunks, get the bytes to emit.
-#[derive(Debug)]
-pub struct ResponseRewriter {
-    #[allow(dead_code)]
     api: Api,
-    #[allow(dead_code)]
-    framing: Framing,
-    /// Upper bound on buffered bytes (partial event, or a whole JSON document).
-    #[allow(dead_code)]
-    limit: usize,
+    body: &[u8],
+    filter: &mut dyn TextFilter,
+) -> Result<Option<Vec<u8>>, CodecError> {
+    request::rewrite(api, body, filter)
 }
 
-impl ResponseRewriter {
-    pub fn new(api: Api, framing: Framing, limit: usize) -> Self {
-        ResponseRewriter {
-            api,
-            framing,
-            limit,
-        }
-    }
-
-    /// Consumes `chunk` and appends to `out` the bytes that may leave now: complete events,
-    /// rewritten where the filter changed their text, byte-identical otherwise. A partial event
-    /// at the end of `chunk` is kept until it completes. At `end_of_stream` everything held
-    /// (by the rewriter and by the filter) is flushed in events of the API's own shape.
-    pub fn push(
-        &mut self,
-        chunk: &[u8],
-        _end_of_stream: bool,
-        _filter: &mut dyn TextFilter,
-        out: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
-        out.extend_from_slice(chunk);
-        Ok(())
-    }
-}
-
-/// Recognises the API from the request path (and body, for JSON-RPC).
-pub fn detect_api(path: &str, request_body: Option<&[u8]>) -> Api {
-    let path = path.split('?').next().unwrap_or(path);
-    if path.ends_with("/chat/completions") {
-        Api::OpenAiChat
-    } else if path.ends_with("/responses") {
-        Api::OpenAiResponses
-    } else if path.ends_with("/messages") {
-        Api::Anthropic
-    } else if path.contains(":streamGenerateContent") || path.contains(":generateContent") {
-        Api::Gemini
-    } else if path.ends_with("/api/chat") || path.ends_with("/api/generate") {
-        Api::Ollama
-    } else if request_body.is_some_and(|b| memchr::memmem::find(b, b"\"jsonrpc\"").is_some()) {
-        Api::Mcp
-    } else {
-        Api::Text
-    }
-}
-
-/// Chooses the response framing from the API and the response `content-type`.
-pub fn framing_for(api: Api, content_type: Option<&str>) -> Framing {
-    let ct = content_type.unwrap_or("").to_ascii_lowercase();
-    if ct.starts_with("text/event-stream") {
-        Framing::Sse
-    } else if ct.starts_with("application/x-ndjson") || (api == Api::Ollama && ct.contains("json"))
-    {
-        Framing::Ndjson
-    } else if ct.contains("json") && api != Api::Text {
-        Framing::Json
-    } else {
-        Framing::Raw
-    }
-}

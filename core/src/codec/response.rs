@@ -1,0 +1,616 @@
+//! The incremental response rewriter: decodes the body's framing, hands each text field to
+//! the filter, splices what it returns, and places text the filter released late (at the end
+//! of a stream) in synthesised events of the API's own shape.
+
+use std::ops::Range;
+
+use super::json_str::{JsonWalker, decode_string, encode_string, splice};
+use super::ndjson::LineDecoder;
+use super::shapes::{EndSel, Mode, Plan, plan_response};
+use super::sse::{SseDecoder, SseItem};
+use super::{Api, CodecError, Framing, Role, StreamKey, StreamKind, TextFilter, TextRef};
+
+/// Largest event kept as a template for synthesised events; a larger one keeps the previous.
+const TEMPLATE_CAP: usize = 16 * 1024;
+/// Most streams open at once in one response (choices × tool calls × content blocks).
+const MAX_KEYS: usize = 1024;
+
+const RAW_KEY: StreamKey = StreamKey {
+    kind: StreamKind::Text,
+    index: 0,
+    sub: 0,
+};
+
+/// The raw bytes of the last delta event of one stream, to re-send with other text.
+#[derive(Debug)]
+struct Template {
+    key: StreamKey,
+    raw: Vec<u8>,
+    /// Raw spans of the event's text sites, and which one belongs to `key`.
+    spans: Vec<(Range<usize>, bool)>,
+    /// The event had no terminator (the unterminated tail of a body).
+    open: bool,
+}
+
+#[derive(Debug)]
+enum Decoder {
+    Sse(SseDecoder),
+    Ndjson(LineDecoder),
+    Json(Vec<u8>),
+    /// Up to 3 bytes of an incomplete UTF-8 sequence.
+    Raw(Vec<u8>),
+}
+
+/// Per-event work state, reused from event to event.
+#[derive(Debug, Default)]
+struct Engine {
+    walker: JsonWalker,
+    plan: Plan,
+    /// Filter output per site.
+    texts: Vec<String>,
+    changed: Vec<bool>,
+    /// Raw spans of the sites, in site order.
+    raw_spans: Vec<Range<usize>>,
+    decoded: String,
+    released: String,
+    keys: Vec<StreamKey>,
+    templates: Vec<Template>,
+    /// Synthesised events to emit before the current one.
+    before: Vec<u8>,
+    order: Vec<usize>,
+    /// The last emitted event had no terminator.
+    tail_open: bool,
+    /// What ends an event in this framing (`\n\n` for SSE, `\n` for NDJSON).
+    terminator: &'static [u8],
+}
+
+/// Incremental response rewriter: feed raw body chunks, get the bytes to emit.
+#[derive(Debug)]
+pub struct ResponseRewriter {
+    api: Api,
+    framing: Framing,
+    /// Upper bound on buffered bytes (partial event, or a whole JSON document).
+    limit: usize,
+    decoder: Decoder,
+    engine: Engine,
+    data: Vec<u8>,
+    finished: bool,
+    failed: Option<CodecError>,
+}
+
+impl ResponseRewriter {
+    pub fn new(api: Api, framing: Framing, limit: usize) -> Self {
+        let decoder = match framing {
+            Framing::Sse => Decoder::Sse(SseDecoder::new(limit)),
+            Framing::Ndjson => Decoder::Ndjson(LineDecoder::new(limit)),
+            Framing::Json => Decoder::Json(Vec::new()),
+            Framing::Raw => Decoder::Raw(Vec::new()),
+        };
+        ResponseRewriter {
+            api,
+            framing,
+            limit,
+            decoder,
+            engine: Engine {
+                terminator: if framing == Framing::Ndjson {
+                    b"\n"
+                } else {
+                    b"\n\n"
+                },
+                ..Engine::default()
+            },
+            data: Vec::new(),
+            finished: false,
+            failed: None,
+        }
+    }
+
+    pub fn api(&self) -> Api {
+        self.api
+    }
+
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Consumes `chunk` and appends to `out` the bytes that may leave now: complete events,
+    /// rewritten where the filter changed their text, byte-identical otherwise. A partial event
+    /// at the end of `chunk` is kept until it completes. At `end_of_stream` everything held
+    /// (by the rewriter and by the filter) is flushed in events of the API's own shape.
+    ///
+    /// After an error the rewriter stays failed; after the end of the stream, empty chunks
+    /// are accepted (Envoy may repeat the end) and anything else is an error.
+    pub fn push(
+        &mut self,
+        chunk: &[u8],
+        end_of_stream: bool,
+        filter: &mut dyn TextFilter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.finished {
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            return Err(CodecError::Stream(
+                "data after the end of the stream".into(),
+            ));
+        }
+        let r = self.push_inner(chunk, end_of_stream, filter, out);
+        if let Err(e) = &r {
+            self.failed = Some(e.clone());
+        }
+        if end_of_stream {
+            self.finished = true;
+        }
+        r
+    }
+
+    fn push_inner(
+        &mut self,
+        chunk: &[u8],
+        eos: bool,
+        filter: &mut dyn TextFilter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        let api = self.api;
+        let engine = &mut self.engine;
+        match &mut self.decoder {
+            Decoder::Sse(dec) => {
+                dec.push(chunk);
+                while let Some(item) = dec.next_event(eos)? {
+                    match item {
+                        SseItem::Passthrough(bytes) => out.extend_from_slice(bytes),
+                        SseItem::Event(ev) => {
+                            if !ev.has_data() {
+                                out.extend_from_slice(ev.raw);
+                                continue;
+                            }
+                            let doc = ev.data(&mut self.data);
+                            let open = eos && dec_tail_open(ev.raw);
+                            engine.event(
+                                api,
+                                ev.raw,
+                                doc,
+                                open,
+                                &|s| ev.data_to_raw(s),
+                                filter,
+                                out,
+                            )?;
+                        }
+                    }
+                }
+                if eos {
+                    engine.flush_all(filter, out)?;
+                }
+            }
+            Decoder::Ndjson(dec) => {
+                dec.push(chunk);
+                while let Some(line) = dec.next_line(eos)? {
+                    if line.is_blank() {
+                        out.extend_from_slice(line.raw);
+                        continue;
+                    }
+                    let open = line.content.end == line.raw.len();
+                    let content = line.content.clone();
+                    engine.event(
+                        api,
+                        line.raw,
+                        line.text(),
+                        open,
+                        &|s: Range<usize>| (s.end <= content.end).then_some(s),
+                        filter,
+                        out,
+                    )?;
+                }
+                if eos {
+                    engine.flush_all(filter, out)?;
+                }
+            }
+            Decoder::Json(buf) => {
+                if buf.len() + chunk.len() > self.limit {
+                    return Err(CodecError::TooLarge { limit: self.limit });
+                }
+                buf.extend_from_slice(chunk);
+                if eos && !buf.is_empty() {
+                    engine.whole(api, buf, filter, out)?;
+                    buf.clear();
+                }
+            }
+            Decoder::Raw(pending) => {
+                raw_text(pending, chunk, eos, engine, filter, out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether an SSE event's raw bytes lack the blank line that ends an event.
+fn dec_tail_open(raw: &[u8]) -> bool {
+    !(raw.ends_with(b"\n\n")
+        || raw.ends_with(b"\r\r")
+        || raw.ends_with(b"\n\r\n")
+        || raw.ends_with(b"\r\n\r"))
+}
+
+fn raw_text(
+    pending: &mut Vec<u8>,
+    chunk: &[u8],
+    eos: bool,
+    engine: &mut Engine,
+    filter: &mut dyn TextFilter,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    // Only the (at most 3-byte) incomplete sequence is copied; the chunk itself is read in
+    // place, so an endless body costs no buffering.
+    let mut head_len = 0;
+    if !pending.is_empty() {
+        while head_len < chunk.len() && pending.len() < 4 {
+            pending.push(chunk.get(head_len).copied().unwrap_or_default());
+            head_len += 1;
+            if std::str::from_utf8(pending).is_ok() {
+                break;
+            }
+        }
+        match std::str::from_utf8(pending) {
+            Ok(s) => {
+                deliver(s, engine, filter, out);
+                pending.clear();
+            }
+            Err(e) if e.error_len().is_some() => return Err(CodecError::Utf8),
+            Err(_) if eos || pending.len() >= 4 => return Err(CodecError::Utf8),
+            Err(_) => return Ok(()),
+        }
+    }
+    let rest = chunk.get(head_len..).unwrap_or_default();
+    let (valid, tail) = match std::str::from_utf8(rest) {
+        Ok(s) => (s, &[][..]),
+        Err(e) if e.error_len().is_some() => return Err(CodecError::Utf8),
+        Err(e) => {
+            let (a, b) = rest.split_at(e.valid_up_to());
+            (std::str::from_utf8(a).map_err(|_| CodecError::Utf8)?, b)
+        }
+    };
+    if !valid.is_empty() {
+        deliver(valid, engine, filter, out);
+    }
+    pending.extend_from_slice(tail);
+    if eos {
+        if !pending.is_empty() {
+            return Err(CodecError::Utf8);
+        }
+        engine.released.clear();
+        filter.end(RAW_KEY, &mut engine.released);
+        out.extend_from_slice(engine.released.as_bytes());
+        engine.keys.clear();
+        filter.held_keys(&mut engine.keys);
+        for key in std::mem::take(&mut engine.keys) {
+            engine.released.clear();
+            filter.end(key, &mut engine.released);
+            out.extend_from_slice(engine.released.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+fn deliver(text: &str, engine: &mut Engine, filter: &mut dyn TextFilter, out: &mut Vec<u8>) {
+    engine.released.clear();
+    filter.delta(
+        TextRef {
+            key: RAW_KEY,
+            role: Role::Assistant,
+            text,
+        },
+        &mut engine.released,
+    );
+    out.extend_from_slice(engine.released.as_bytes());
+}
+
+impl Engine {
+    /// One stream event (an SSE event with data, or an NDJSON line).
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &mut self,
+        api: Api,
+        raw: &[u8],
+        doc: &[u8],
+        open: bool,
+        to_raw: &dyn Fn(Range<usize>) -> Option<Range<usize>>,
+        filter: &mut dyn TextFilter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        let doc_trim = doc.trim_ascii();
+        if doc_trim.is_empty() {
+            out.extend_from_slice(raw);
+            return Ok(());
+        }
+        std::str::from_utf8(doc).map_err(|_| CodecError::Utf8)?;
+        if doc_trim == b"[DONE]" {
+            self.before.clear();
+            self.end_keys(EndSel::All, filter, None)?;
+            self.emit_before(out);
+            out.extend_from_slice(raw);
+            return Ok(());
+        }
+        plan_response(api, Mode::Stream, doc, &mut self.walker, &mut self.plan)?;
+        if self.plan.sites.is_empty() && self.plan.ends.is_empty() {
+            out.extend_from_slice(raw);
+            self.tail_open = open;
+            return Ok(());
+        }
+        self.prepare(doc, to_raw)?;
+        self.before.clear();
+        // Deltas first, then the streams this event ends (their released text rides in this
+        // event's site for that stream, or in a synthesised event before it), then full texts.
+        for n in 0..self.plan.sites.len() {
+            if self.plan.sites.get(n).is_some_and(|s| !s.full) {
+                self.run_site(doc, n, filter);
+            }
+        }
+        for e in 0..self.plan.ends.len() {
+            if let Some(sel) = self.plan.ends.get(e).copied() {
+                self.end_keys(sel, filter, Some(()))?;
+            }
+        }
+        for n in 0..self.plan.sites.len() {
+            if self.plan.sites.get(n).is_some_and(|s| s.full) {
+                self.run_site(doc, n, filter);
+            }
+        }
+        self.remember_templates(raw, open)?;
+        self.emit_before(out);
+        self.emit_event(raw, out);
+        self.tail_open = open;
+        Ok(())
+    }
+
+    /// Computes raw spans for the plan's sites and sizes the per-site buffers.
+    fn prepare(
+        &mut self,
+        _doc: &[u8],
+        to_raw: &dyn Fn(Range<usize>) -> Option<Range<usize>>,
+    ) -> Result<(), CodecError> {
+        let n = self.plan.sites.len();
+        self.raw_spans.clear();
+        for site in &self.plan.sites {
+            let r = to_raw(site.span.clone())
+                .ok_or_else(|| CodecError::Stream("text field spans several data lines".into()))?;
+            self.raw_spans.push(r);
+        }
+        if self.texts.len() < n {
+            self.texts.resize_with(n, String::new);
+        }
+        self.changed.clear();
+        self.changed.resize(n, false);
+        Ok(())
+    }
+
+    fn run_site(&mut self, doc: &[u8], n: usize, filter: &mut dyn TextFilter) {
+        let (Some(site), Some(buf)) = (self.plan.sites.get(n), self.texts.get_mut(n)) else {
+            return;
+        };
+        let token = doc.get(site.span.clone()).unwrap_or_default();
+        let text = decode_string(token, &mut self.decoded);
+        buf.clear();
+        let t = TextRef {
+            key: site.key,
+            role: site.role,
+            text,
+        };
+        if site.full {
+            filter.full(t, buf);
+        } else {
+            filter.delta(t, buf);
+        }
+        let changed = buf.as_str() != text;
+        if let Some(c) = self.changed.get_mut(n) {
+            *c = changed;
+        }
+    }
+
+    /// Ends the selected streams. With `in_event`, released text joins the current event's
+    /// delta site of the same stream when there is one.
+    fn end_keys(
+        &mut self,
+        sel: EndSel,
+        filter: &mut dyn TextFilter,
+        in_event: Option<()>,
+    ) -> Result<(), CodecError> {
+        self.keys.clear();
+        filter.held_keys(&mut self.keys);
+        self.keys.extend(self.templates.iter().map(|t| t.key));
+        if in_event.is_some() {
+            self.keys
+                .extend(self.plan.sites.iter().filter(|s| !s.full).map(|s| s.key));
+        }
+        self.keys.retain(|k| match sel {
+            EndSel::Key(x) => *k == x,
+            EndSel::Index(i) => k.index == i,
+            EndSel::All => true,
+        });
+        if let EndSel::Key(k) = sel
+            && self.keys.is_empty()
+        {
+            self.keys.push(k);
+        }
+        self.keys.sort_unstable();
+        self.keys.dedup();
+        let keys = std::mem::take(&mut self.keys);
+        let mut result = Ok(());
+        for &key in &keys {
+            self.released.clear();
+            filter.end(key, &mut self.released);
+            let site = in_event
+                .and_then(|()| self.plan.sites.iter().position(|s| !s.full && s.key == key));
+            if !self.released.is_empty() {
+                match site {
+                    Some(n) => {
+                        if let Some(buf) = self.texts.get_mut(n) {
+                            buf.push_str(&self.released);
+                        }
+                        if let Some(c) = self.changed.get_mut(n) {
+                            *c = true;
+                        }
+                    }
+                    None => {
+                        if let Err(e) = self.synthesise(key) {
+                            result = Err(e);
+                        }
+                    }
+                }
+            }
+            self.templates.retain(|t| t.key != key);
+        }
+        self.keys = keys;
+        result
+    }
+
+    /// Appends to `before` the template event of `key` carrying `released`.
+    fn synthesise(&mut self, key: StreamKey) -> Result<(), CodecError> {
+        let Some(t) = self.templates.iter().find(|t| t.key == key) else {
+            return Err(CodecError::Stream(
+                "held text for a stream with no event to carry it".into(),
+            ));
+        };
+        let released = &self.released;
+        let spans: Vec<Range<usize>> = t.spans.iter().map(|s| s.0.clone()).collect();
+        splice(&t.raw, &spans, &mut self.before, |n, out| {
+            if t.spans.get(n).is_some_and(|s| s.1) {
+                encode_string(released, out);
+            } else {
+                out.extend_from_slice(b"\"\"");
+            }
+        });
+        if t.open {
+            self.before.extend_from_slice(self.terminator);
+        }
+        Ok(())
+    }
+
+    fn remember_templates(&mut self, raw: &[u8], open: bool) -> Result<(), CodecError> {
+        if raw.len() > TEMPLATE_CAP {
+            return Ok(());
+        }
+        // A BOM opens only the first event; a replay must not repeat it.
+        let bom = if raw.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
+        for n in 0..self.plan.sites.len() {
+            let Some(site) = self.plan.sites.get(n) else {
+                break;
+            };
+            if site.full {
+                continue;
+            }
+            let key = site.key;
+            // The event ended this stream: nothing will need to ride after it.
+            if self.plan.ends.iter().any(|e| match *e {
+                EndSel::Key(k) => k == key,
+                EndSel::Index(i) => key.index == i,
+                EndSel::All => true,
+            }) {
+                continue;
+            }
+            let pos = match self.templates.iter().position(|t| t.key == key) {
+                Some(p) => p,
+                None => {
+                    if self.templates.len() >= MAX_KEYS {
+                        return Err(CodecError::TooLarge { limit: MAX_KEYS });
+                    }
+                    self.templates.push(Template {
+                        key,
+                        raw: Vec::new(),
+                        spans: Vec::new(),
+                        open,
+                    });
+                    self.templates.len() - 1
+                }
+            };
+            let Some(t) = self.templates.get_mut(pos) else {
+                continue;
+            };
+            t.raw.clear();
+            t.raw.extend_from_slice(raw.get(bom..).unwrap_or_default());
+            t.open = open;
+            t.spans.clear();
+            for (m, (s, r)) in self.plan.sites.iter().zip(&self.raw_spans).enumerate() {
+                if !s.full {
+                    t.spans.push((r.start - bom..r.end - bom, m == n));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn emit_before(&mut self, out: &mut Vec<u8>) {
+        if !self.before.is_empty() {
+            if self.tail_open {
+                out.extend_from_slice(self.terminator);
+                self.tail_open = false;
+            }
+            out.extend_from_slice(&self.before);
+            self.before.clear();
+        }
+    }
+
+    /// Emits the current event: the original bytes when no site changed.
+    fn emit_event(&mut self, raw: &[u8], out: &mut Vec<u8>) {
+        if !self.changed.iter().any(|&c| c) {
+            out.extend_from_slice(raw);
+            return;
+        }
+        // Spans in raw order (sites come in document order, but keep it robust).
+        self.order.clear();
+        self.order
+            .extend((0..self.raw_spans.len()).filter(|&n| self.changed.get(n) == Some(&true)));
+        let spans = &self.raw_spans;
+        self.order
+            .sort_by_key(|&n| spans.get(n).map_or(0, |r| r.start));
+        let sorted: Vec<Range<usize>> = self
+            .order
+            .iter()
+            .filter_map(|&n| spans.get(n).cloned())
+            .collect();
+        let texts = &self.texts;
+        let order = &self.order;
+        splice(raw, &sorted, out, |k, out| {
+            let text = order.get(k).and_then(|&n| texts.get(n));
+            encode_string(text.map_or("", String::as_str), out);
+        });
+    }
+
+    /// At the end of the body: end every stream still known, each release in its template.
+    fn flush_all(
+        &mut self,
+        filter: &mut dyn TextFilter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        self.before.clear();
+        self.plan.sites.clear();
+        self.end_keys(EndSel::All, filter, None)?;
+        self.emit_before(out);
+        Ok(())
+    }
+
+    /// A whole JSON document (non-streamed answer): every text through `full`.
+    fn whole(
+        &mut self,
+        api: Api,
+        doc: &[u8],
+        filter: &mut dyn TextFilter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        std::str::from_utf8(doc).map_err(|_| CodecError::Utf8)?;
+        plan_response(api, Mode::Whole, doc, &mut self.walker, &mut self.plan)?;
+        self.prepare(doc, &|s| Some(s))?;
+        for n in 0..self.plan.sites.len() {
+            self.run_site(doc, n, filter);
+        }
+        self.emit_event(doc, out);
+        Ok(())
+    }
+}
