@@ -3,9 +3,11 @@
 //! what Envoy enforces.
 //!
 //! The rules that keep the VM alive and the traffic fail-closed:
-//! - every host call is made only in the callback where Envoy accepts it (request headers may
-//!   change while the request is paused, response headers only in their own callback, a body
-//!   buffer only in its body callback), because the SDK turns a refused call into a trap;
+//! - every host call is made only in the callback where Envoy accepts it (headers only in their
+//!   own callback, a body buffer only in its body callback), because the SDK turns a refused
+//!   call into a trap;
+//! - headers callbacks never pause: Envoy maps a paused headers callback to "stop all
+//!   iteration", which also withholds the body callbacks the filter waits for;
 //! - body reads are skipped for empty chunks and bounded by the size Envoy announced;
 //! - at most one local reply per stream (Envoy refuses a second one);
 //! - once Sluice answered or reset the stream, no later callback lets upstream bytes through.
@@ -85,9 +87,6 @@ const ADAPTER_FAILURE_STATUS: u16 = 500;
 pub struct StreamFilter<I> {
     inspector: I,
     stop: Option<Stop>,
-    /// Request headers were held back until the body is complete, so `content-length` can
-    /// still be set to the length of a rewritten body.
-    request_headers_paused: bool,
     /// Size of the buffered request body announced by the latest body callback.
     request_body_size: usize,
     request_done: bool,
@@ -101,7 +100,6 @@ impl<I: Inspector> StreamFilter<I> {
         StreamFilter {
             inspector,
             stop: None,
-            request_headers_paused: false,
             request_body_size: 0,
             request_done: false,
             response_done: false,
@@ -119,13 +117,17 @@ impl<I: Inspector> StreamFilter<I> {
                 apply_request_mutation(host, &mutation);
                 if end_of_stream {
                     self.request_done = true;
-                    Action::Continue
-                } else {
-                    // Held until the body is complete: the core sees the whole body once, and
-                    // a rewritten body gets an exact content-length.
-                    self.request_headers_paused = true;
-                    Action::Pause
+                } else if !mutation
+                    .set
+                    .iter()
+                    .any(|(name, _)| name == "content-length")
+                {
+                    // The headers leave now and the body may be rewritten later: Envoy cannot
+                    // hold them back for the body (a paused headers callback stops the body
+                    // callbacks too), so the upstream request goes without a length.
+                    host.remove_request_header("content-length");
                 }
+                Action::Continue
             }
             HeadersOutcome::Reply(reply) => self.reply_to_request(host, &reply),
         }
@@ -179,9 +181,6 @@ impl<I: Inspector> StreamFilter<I> {
             BodyOutcome::Unchanged => Action::Continue,
             BodyOutcome::Replace(new_body) => {
                 host.replace_request_body(size, &new_body);
-                if self.request_headers_paused {
-                    host.set_request_header("content-length", &new_body.len().to_string());
-                }
                 Action::Continue
             }
             BodyOutcome::Reply(reply) => self.reply_to_request(host, &reply),

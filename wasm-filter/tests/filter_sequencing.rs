@@ -25,7 +25,6 @@ enum Phase {
 /// A simulated Envoy stream: buffers, header maps, and a list of the calls Envoy would refuse.
 struct FakeEnvoy {
     phase: Cell<Phase>,
-    request_paused: Cell<bool>,
     response_headers_sent: Cell<bool>,
     request_headers: RefCell<Vec<(String, String)>>,
     response_headers: RefCell<Vec<(String, String)>>,
@@ -49,7 +48,6 @@ impl FakeEnvoy {
         };
         FakeEnvoy {
             phase: Cell::new(Phase::RequestHeaders),
-            request_paused: Cell::new(false),
             response_headers_sent: Cell::new(false),
             request_headers: RefCell::new(owned(request_headers)),
             response_headers: RefCell::new(owned(response_headers)),
@@ -69,11 +67,7 @@ impl FakeEnvoy {
     }
 
     fn may_edit_request_headers(&self) -> bool {
-        match self.phase.get() {
-            Phase::RequestHeaders => true,
-            Phase::RequestBody | Phase::RequestTrailers => self.request_paused.get(),
-            _ => false,
-        }
+        self.phase.get() == Phase::RequestHeaders
     }
 
     fn header(map: &RefCell<Vec<(String, String)>>, name: &str) -> Option<String> {
@@ -235,8 +229,10 @@ fn run<I: Inspector>(
     let mut replied = !envoy.replies.borrow().is_empty();
     if action == Action::Continue && !replied {
         out.upstream_headers = Some(envoy.request_headers());
-    } else {
-        envoy.request_paused.set(true);
+    } else if !replied {
+        // Envoy turns a paused headers callback into "stop all iteration": no body callbacks.
+        envoy.violation("paused request headers".to_owned());
+        return out;
     }
     for (i, chunk) in request_chunks.iter().enumerate() {
         if replied {
@@ -248,9 +244,6 @@ fn run<I: Inspector>(
         let action = filter.on_request_body(envoy, size, i + 1 == request_chunks.len());
         replied = !envoy.replies.borrow().is_empty();
         if action == Action::Continue && !replied {
-            if envoy.request_paused.replace(false) {
-                out.upstream_headers = Some(envoy.request_headers());
-            }
             out.upstream_body
                 .extend(envoy.request_buffer.borrow_mut().drain(..));
         }
@@ -398,12 +391,9 @@ fn request_body_reaches_the_core_once_whole() {
     let out = run(&mut filter, &envoy, &[b"ab", b"cd", b"ef"], &[b"x"]);
     assert_no_violations(&envoy);
     assert_eq!(out.upstream_body, b"abcdef");
-    // Nothing went upstream before the body was complete.
-    assert_eq!(
-        out.upstream_headers.as_ref().map(Vec::len),
-        Some(REQUEST_HEADERS.len())
-    );
-    drop(out);
+    // The body may be rewritten, so the headers went without a length.
+    let headers = out.upstream_headers.expect("request forwarded");
+    assert!(!headers.iter().any(|(n, _)| n == "content-length"));
     let seen = &filter_inspector_requests(filter);
     assert_eq!(seen, &vec![(b"abcdef".to_vec(), true)]);
 }
@@ -413,7 +403,7 @@ fn filter_inspector_requests(filter: StreamFilter<Scripted>) -> Vec<(Vec<u8>, bo
 }
 
 #[test]
-fn rewritten_request_body_gets_an_exact_content_length() {
+fn rewritten_request_body_replaces_the_buffered_body() {
     let script = Scripted {
         request_body: Some(BodyOutcome::Replace(b"{\"masked\":true}".to_vec())),
         ..Scripted::default()
@@ -429,11 +419,7 @@ fn rewritten_request_body_gets_an_exact_content_length() {
     assert_no_violations(&envoy);
     assert_eq!(out.upstream_body, b"{\"masked\":true}");
     let headers = out.upstream_headers.expect("request forwarded");
-    let length = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .map(|(_, v)| v.as_str());
-    assert_eq!(length, Some("15"));
+    assert!(!headers.iter().any(|(n, _)| n == "content-length"));
 }
 
 #[test]
@@ -482,7 +468,7 @@ fn reply_at_request_body_keeps_the_body_from_upstream() {
     let envoy = FakeEnvoy::new(REQUEST_HEADERS, RESPONSE_HEADERS);
     let out = run(&mut filter, &envoy, &[b"AKIA", b"..."], &[b"never"]);
     assert_no_violations(&envoy);
-    assert!(out.upstream_headers.is_none());
+    // The headers left already; the body never does (Envoy resets the upstream request).
     assert!(out.upstream_body.is_empty());
     assert_eq!(envoy.replies.borrow()[0].status, 400);
     assert_eq!(out.client_body, b"blocked");
@@ -598,8 +584,7 @@ fn request_trailers_complete_the_buffered_body() {
     let mut filter = StreamFilter::new(script);
     let envoy = FakeEnvoy::new(REQUEST_HEADERS, RESPONSE_HEADERS);
     envoy.phase.set(Phase::RequestHeaders);
-    assert_eq!(filter.on_request_headers(&envoy, false), Action::Pause);
-    envoy.request_paused.set(true);
+    assert_eq!(filter.on_request_headers(&envoy, false), Action::Continue);
     envoy.phase.set(Phase::RequestBody);
     envoy
         .request_buffer
@@ -611,8 +596,8 @@ fn request_trailers_complete_the_buffered_body() {
     assert_no_violations(&envoy);
     assert_eq!(*envoy.request_buffer.borrow(), b"new");
     assert_eq!(
-        FakeEnvoy::header(&envoy.request_headers, "content-length").as_deref(),
-        Some("3")
+        FakeEnvoy::header(&envoy.request_headers, "content-length"),
+        None
     );
     let seen = filter.into_inspector().seen_request_bodies;
     assert_eq!(seen, vec![(b"old body".to_vec(), true)]);
@@ -645,4 +630,38 @@ fn response_trailers_end_the_exchange_without_touching_a_body_buffer() {
     assert_no_violations(&envoy);
     assert!(filter.audit().is_some());
     assert_eq!(filter.into_inspector().response_calls, 3);
+}
+
+#[test]
+fn a_length_the_core_sets_itself_is_kept() {
+    let script = Scripted {
+        request_headers: Some(HeadersOutcome::Continue(HeaderMutation {
+            set: vec![("content-length".into(), "64".into())],
+            remove: Vec::new(),
+        })),
+        ..Scripted::default()
+    };
+    let mut filter = StreamFilter::new(script);
+    let envoy = FakeEnvoy::new(REQUEST_HEADERS, RESPONSE_HEADERS);
+    let out = run(&mut filter, &envoy, &[b"x"], &[b"ok"]);
+    assert_no_violations(&envoy);
+    let headers = out.upstream_headers.expect("request forwarded");
+    assert!(headers.contains(&("content-length".into(), "64".into())));
+}
+
+#[test]
+fn a_bodiless_request_keeps_its_headers() {
+    let mut filter = StreamFilter::new(Scripted::default());
+    let envoy = FakeEnvoy::new(
+        &[
+            (":method", "GET"),
+            (":path", "/v1/models"),
+            ("content-length", "0"),
+        ],
+        RESPONSE_HEADERS,
+    );
+    let out = run(&mut filter, &envoy, &[], &[b"{}"]);
+    assert_no_violations(&envoy);
+    let headers = out.upstream_headers.expect("request forwarded");
+    assert!(headers.contains(&("content-length".into(), "0".into())));
 }
