@@ -1,0 +1,73 @@
+//! Plugin configuration → engine. Kept free of host calls so the rules (what counts as "no
+//! configuration", which errors refuse the plugin) are tested natively.
+
+use sluice_core::policy::PolicyError;
+use sluice_core::{Engine, Policy};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("plugin configuration is not UTF-8 text")]
+    NotUtf8,
+    #[error("invalid policy in plugin configuration: {0}")]
+    Policy(#[from] PolicyError),
+    #[error("policy rejected by the engine: {0}")]
+    Engine(#[from] sluice_core::exchange::EngineError),
+}
+
+/// Builds the engine from the raw plugin configuration (the `configuration` StringValue of the
+/// Envoy filter, or Istio's `pluginConfig` rendered as JSON).
+///
+/// Absent, empty or blank configuration selects the built-in default policy, because Envoy and
+/// Istio both hand an empty buffer to a plugin configured without one. Istio renders an empty
+/// `pluginConfig: {}` as `{}`, which is the default policy too (every field has a default).
+pub fn engine_from_configuration(raw: Option<&[u8]>) -> Result<Engine, ConfigError> {
+    let text = match raw {
+        None => "",
+        Some(bytes) => std::str::from_utf8(bytes).map_err(|_| ConfigError::NotUtf8)?,
+    };
+    let policy = if text.trim().is_empty() {
+        Policy::default()
+    } else {
+        Policy::from_json(text)?
+    };
+    Ok(Engine::new(policy)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_or_blank_configuration_selects_the_default_policy() {
+        for raw in [None, Some(&b""[..]), Some(&b" \n\t"[..])] {
+            let engine = engine_from_configuration(raw).expect("default policy loads");
+            assert_eq!(engine.policy(), &Policy::default());
+        }
+    }
+
+    #[test]
+    fn json_policy_is_parsed() {
+        let engine =
+            engine_from_configuration(Some(br#"{"version":1,"limits":{"holdback_bytes":512}}"#))
+                .expect("valid policy");
+        assert_eq!(engine.policy().limits.holdback_bytes, 512);
+    }
+
+    #[test]
+    fn invalid_configurations_are_refused() {
+        let cases: [&[u8]; 5] = [
+            b"{not json",
+            br#"{"version":2}"#,
+            br#"{"version":1,"unknown_field":true}"#,
+            br#"{"version":1,"limits":{"holdback_bytes":0}}"#,
+            b"\xff\xfe",
+        ];
+        for raw in cases {
+            assert!(
+                engine_from_configuration(Some(raw)).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+}

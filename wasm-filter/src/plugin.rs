@@ -1,0 +1,181 @@
+//! The proxy-wasm contexts: the root context owns the engine built from the plugin
+//! configuration, each HTTP context drives one [`StreamFilter`] over [`ProxyHost`].
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType};
+use sluice_core::{
+    AuditRecord, BodyOutcome, Decision, Engine, Exchange, HeadersOutcome, LocalReply,
+};
+
+use crate::config::engine_from_configuration;
+use crate::filter::{Inspector, StreamFilter};
+use crate::host::ProxyHost;
+
+#[derive(Default)]
+pub struct SluiceRoot {
+    engine: Option<Engine>,
+}
+
+impl Context for SluiceRoot {}
+
+impl RootContext for SluiceRoot {
+    /// A configuration that does not load refuses the plugin (Envoy rejects the filter config)
+    /// and never replaces an engine already running.
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let raw = if plugin_configuration_size == 0 {
+            None
+        } else {
+            hostcalls::get_buffer(
+                BufferType::PluginConfiguration,
+                0,
+                plugin_configuration_size,
+            )
+            .unwrap_or_default()
+        };
+        match engine_from_configuration(raw.as_deref()) {
+            Ok(engine) => {
+                log::info!(
+                    "sluice: policy version {} loaded ({} configuration)",
+                    engine.policy().version,
+                    if raw.as_ref().is_some_and(|r| !r.is_empty()) {
+                        "plugin"
+                    } else {
+                        "built-in default"
+                    }
+                );
+                self.engine = Some(engine);
+                true
+            }
+            Err(err) => {
+                log::error!("sluice: plugin configuration refused: {err}");
+                false
+            }
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // The SDK traps on `None`, so an unconfigured root still hands out a context: one
+        // that refuses every request.
+        let inspector = match &self.engine {
+            Some(engine) => StreamInspector::Pending(engine.clone()),
+            None => StreamInspector::Unconfigured,
+        };
+        Some(Box::new(SluiceHttp {
+            filter: StreamFilter::new(inspector),
+        }))
+    }
+}
+
+/// The exchange is created at request-headers time, when the request id and route are known.
+enum StreamInspector {
+    Pending(Engine),
+    Active(Box<Exchange>),
+    Unconfigured,
+}
+
+impl Inspector for StreamInspector {
+    fn request_headers(&mut self, headers: &[(String, String)]) -> HeadersOutcome {
+        if let StreamInspector::Pending(engine) = self {
+            let exchange = engine.exchange(ProxyHost.exchange_context(headers));
+            *self = StreamInspector::Active(Box::new(exchange));
+        }
+        match self {
+            StreamInspector::Active(ex) => ex.request_headers(headers),
+            StreamInspector::Pending(_) | StreamInspector::Unconfigured => {
+                HeadersOutcome::Reply(unconfigured_reply())
+            }
+        }
+    }
+    fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyOutcome {
+        match self {
+            StreamInspector::Active(ex) => ex.request_body(chunk, end_of_stream),
+            _ => BodyOutcome::Reply(unconfigured_reply()),
+        }
+    }
+    fn response_headers(&mut self, headers: &[(String, String)]) -> HeadersOutcome {
+        match self {
+            StreamInspector::Active(ex) => ex.response_headers(headers),
+            _ => HeadersOutcome::Reply(unconfigured_reply()),
+        }
+    }
+    fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyOutcome {
+        match self {
+            StreamInspector::Active(ex) => ex.response_body(chunk, end_of_stream),
+            _ => BodyOutcome::Reply(unconfigured_reply()),
+        }
+    }
+    fn finish(&mut self) -> AuditRecord {
+        match self {
+            StreamInspector::Active(ex) => ex.finish(),
+            _ => AuditRecord {
+                api: None,
+                identity: None,
+                route: None,
+                request_id: None,
+                policy_version: 0,
+                decision: Decision::Block,
+                findings: Vec::new(),
+                errors: vec!["sluice plugin has no policy".to_owned()],
+                best_effort: false,
+                incomplete: true,
+            },
+        }
+    }
+}
+
+fn unconfigured_reply() -> LocalReply {
+    LocalReply {
+        status: 503,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: br#"{"error":{"type":"sluice_error","message":"sluice has no policy loaded"}}"#
+            .to_vec(),
+        reason: "no policy",
+    }
+}
+
+struct SluiceHttp {
+    filter: StreamFilter<StreamInspector>,
+}
+
+impl Context for SluiceHttp {
+    fn on_done(&mut self) -> bool {
+        true
+    }
+}
+
+impl HttpContext for SluiceHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.filter.on_request_headers(&ProxyHost, end_of_stream)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.filter
+            .on_request_body(&ProxyHost, body_size, end_of_stream)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.filter.on_request_trailers(&ProxyHost)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.filter.on_response_headers(&ProxyHost, end_of_stream)
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.filter
+            .on_response_body(&ProxyHost, body_size, end_of_stream)
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.filter.on_response_trailers(&ProxyHost)
+    }
+
+    fn on_log(&mut self) {
+        self.filter.on_log(&ProxyHost);
+    }
+}
