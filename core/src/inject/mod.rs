@@ -392,7 +392,7 @@ fn touches_run(runs: Option<&[(usize, usize)]>, start: usize, end: usize) -> boo
 fn negated(text: &str, at: usize) -> bool {
     let from = floor_boundary(text, at.saturating_sub(16));
     let before = text.get(from..at).unwrap_or_default().trim_end();
-    ["not", "n't", "never", "dont", "cannot"]
+    ["not", "n't", "never", "dont", "cannot", "if you", "whether you"]
         .iter()
         .any(|n| before.ends_with(n))
 }

@@ -542,9 +542,16 @@ fn note_invisible_run(
     let run = text.get(start..end).unwrap_or_default();
     let prev = text.get(..start).and_then(|s| s.chars().next_back());
     let next = text.get(end..).and_then(|s| s.chars().next());
-    let letterish = |c: Option<char>| c.is_some_and(|c| is_latin_like(c) || c.is_ascii_digit());
-    // Variation selectors after emoji and single joiners are ordinary; a run is not.
-    if letterish(prev) && letterish(next) {
+    // Joiners between Arabic or Indic letters and variation selectors after emoji are ordinary;
+    // an invisible character splitting a Latin (or look-alike) word is not.
+    let latinish = |c: char| {
+        is_latin_like(c)
+            || c.is_ascii_digit()
+            || strong_confusable(c).is_some()
+            || weak_confusable(c).is_some()
+    };
+    let wordish = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+    if wordish(prev) && wordish(next) && (prev.is_some_and(latinish) || next.is_some_and(latinish)) {
         hidden.push(HiddenMark {
             kind: HiddenKind::InvisibleInWord,
             start,

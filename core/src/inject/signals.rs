@@ -129,7 +129,7 @@ pub(crate) static RULES: &[Rule] = &[
         INSTRUCTION_OVERRIDE,
         0.85,
         OVERRIDE_VERB_KEYS,
-        r"\b(?:ignor(?:e|es|ed|ing)|disregard(?:s|ed|ing)?|forget(?:ting)?|overrid(?:e|ing)|bypass(?:ing)?|skip(?:ping)?|abandon(?:ing)?|discard(?:ing)?|dismiss(?:ing)?|neglect(?:ing)?|set aside|throw away|stop following|(?:do not|don't|dont|no longer) follow)(?: \w+){0,2} (?:previous(?:ly)?|prior|above|earlier|preceding|foregoing|former|original|initial|old|existing|current|system|developer|safety|your|hidden|all of (?:the|your))(?: \w+){0,2} (?:instructions?|instruction set|directions?|directives?|rules?|guidelines?|guidance|prompts?|commands?|orders|guardrails?|constraints?|restrictions?|polic(?:y|ies)|programming|training|system messages?)\b",
+        r"\b(?:ignor(?:e|es|ed|ing)|disregard(?:s|ed|ing)?|forget(?:ting)?|overrid(?:e|ing)|bypass(?:ing)?|skip(?:ping)?|abandon(?:ing)?|discard(?:ing)?|dismiss(?:ing)?|neglect(?:ing)?|set aside|throw away|stop following|(?:do not|don't|dont|no longer) follow)(?: \w+){0,2} (?:previous(?:ly)?|prior|above|earlier|preceding|foregoing|former|original|initial|old|existing|current|system|developer|safety|your|hidden|all of (?:the|your))(?: \w+){0,2} (?:instructions?|instruction set|directions?|directives?|rules?|guidelines?|guidance|prompts?|commands?|orders|guardrails?|constraints?|restrictions?|polic(?:y|ies)|programming|training|system messages?|context)\b",
     ),
     neg(
         INSTRUCTION_OVERRIDE,
@@ -147,7 +147,7 @@ pub(crate) static RULES: &[Rule] = &[
         INSTRUCTION_OVERRIDE,
         0.8,
         &["forget", "disregard", "ignor"],
-        r"\b(?:forget|disregard|ignore) (?:everything|anything|all(?: that)?|what(?:ever)?) (?:you(?:'ve| have)? (?:were |was |been |have been )?(?:told|taught|instructed|given|programmed|trained)|(?:above|before this|so far|until now|previously|prior to this))\b",
+        r"\b(?:forget|disregard|ignore) (?:everything|anything|all(?: that)?|what(?:ever)?)(?:(?: the| your)? (?:rules|instructions|guidelines|directions|orders))? (?:(?:that )?you(?:'ve| have)? (?:were |was |been |have been )?(?:told|taught|instructed|given|programmed|trained)|(?:above|before this|so far|until now|previously|prior to this))\b",
     ),
     neg(
         INSTRUCTION_OVERRIDE,
@@ -194,7 +194,7 @@ pub(crate) static RULES: &[Rule] = &[
     pat(
         INSTRUCTION_OVERRIDE,
         0.55,
-        &["disabled", "turned off", "removed", "lifted", "suspended", "deactivated", "bypassed", "no longer"],
+        &["disabled", "turned off", "are off", "is off", "now off", "removed", "lifted", "suspended", "deactivated", "bypassed", "no longer"],
         r"\b(?:safety|content|moderation|ethical|ethics|security)(?: \w+)? (?:filters?|polic(?:y|ies)|guidelines|restrictions|guardrails|protocols?|checks?|rules|alignment) (?:are|is|have been|has been|were|will be)(?: now| hereby| temporarily| officially)? (?:disabled|off|removed|lifted|suspended|deactivated|turned off|bypassed|no longer (?:apply|applies|active|in effect))\b",
     ),
     pat(
@@ -299,7 +299,7 @@ pub(crate) static RULES: &[Rule] = &[
         ROLE_SWITCH,
         0.5,
         &["mode"],
-        r"\b(?:developer|dev|god|sudo|admin) mode (?:enabled|activated|is on|on|output|response)\b",
+        r"\b(?:developer|dev|god|sudo|admin) mode (?:output|response|answer)\b",
     ),
     pat(
         ROLE_SWITCH,
@@ -361,7 +361,7 @@ pub(crate) static RULES: &[Rule] = &[
         ROLE_SWITCH,
         0.4,
         &["comply", "obey", "fulfil", "refuse"],
-        r"\b(?:must|will|shall|always) (?:now )?(?:comply with|obey|fulfil|fulfill|answer) (?:every|all|any)(?:thing| requests?| questions?| commands?| prompts?)\b|\bnever refuse\b",
+        r"\b(?:must|will|shall|always) (?:now )?(?:comply with|obey|fulfil|fulfill|answer) (?:every|all|any)(?:thing| requests?| questions?| commands?| prompts?)\b|\bnever (?:refuses?|declines?|says? no)\b",
     ),
     pat(
         ROLE_SWITCH,
@@ -396,6 +396,13 @@ pub(crate) static RULES: &[Rule] = &[
         r"<\|start_header_id\|>\s*system\s*<\|end_header_id\|>",
     ),
     lit(CHAT_TEMPLATE, 0.3, &["[inst]"]),
+    lit(CHAT_TEMPLATE, 0.35, &["[system]", "[/system]", "<|system_prompt|>", "<system_prompt>"]),
+    pat(
+        CHAT_TEMPLATE,
+        0.55,
+        &["<start_of_turn>", "<|start|>", "[inst]", "<|user|>", "<|assistant|>"],
+        r"(?:<start_of_turn>|<\|start\|>|\[inst\]|<\|user\|>|<\|assistant\|>)\s*system\b",
+    ),
     lit(CHAT_TEMPLATE, 0.2, &["[/inst]"]),
     lit(CHAT_TEMPLATE, 0.5, &["<<sys>>"]),
     lit(CHAT_TEMPLATE, 0.2, &["<</sys>>"]),
@@ -433,7 +440,7 @@ pub(crate) static RULES: &[Rule] = &[
         PROMPT_LEAK,
         0.6,
         &["above", "before this", "preceding", "prior to this", "so far", "came before"],
-        r"\b(?:repeat|print|output|copy|reproduce|recite|echo|return|dump)(?: \w+){0,3} (?:the )?(?:words|text|everything|all|content|lines|sentences|messages?|instructions|prompt|tokens)(?: \w+){0,2} (?:above|before this|preceding|prior to this|so far|that came before)\b",
+        r"\b(?:repeat|print|output|copy|reproduce|recite|echo|return|dump)(?: \w+){0,3} (?:the )?(?:words|text|everything|all|content|lines|sentences|messages?|instructions|prompt|tokens)(?: \w+){0,4} (?:above|before this|preceding|prior to this|so far|that came before)\b",
     ),
     pat(
         PROMPT_LEAK,
@@ -444,8 +451,8 @@ pub(crate) static RULES: &[Rule] = &[
     pat(
         PROMPT_LEAK,
         0.55,
-        &["you were", "you have been", "you got", "you had been", "were you", "have you"],
-        r"\b(?:what|which|list|repeat|print|output|reveal|show|tell me)\b(?: \w+){0,3} (?:instructions|rules|guidelines|directives|prompt|orders)s? (?:that )?you (?:were|have been|got|had been) (?:given|told|provided|trained|programmed)\b|\bwhat (?:were|have) you (?:been )?(?:told|instructed|programmed)\b",
+        &["you were", "you have been", "you got", "you had been", "were you", "have you", "had you"],
+        r"\b(?:what|which|list|repeat|print|output|reveal|show|tell me)\b(?: \w+){0,3} (?:instructions|rules|guidelines|directives|prompt|orders)s? (?:that )?you (?:were|have been|got|had been) (?:given|told|provided|trained|programmed)\b|\bwhat (?:were|have) you (?:been )?(?:told|instructed|programmed)\b|\bwhat (?:instructions|rules|guidelines|directives|prompt|orders) (?:were|have|had) you (?:been )?(?:given|told|provided|trained|programmed)\b",
     ),
     pat(
         PROMPT_LEAK,
@@ -558,6 +565,18 @@ pub(crate) static RULES: &[Rule] = &[
     ),
     pat(
         EXFILTRATION,
+        0.75,
+        &["http", "@", "this url", "this link", "this endpoint", "this webhook", "this server", "that url"],
+        r"\b(?:credentials?|passwords?|api[ _-]?keys?|secret keys?|secrets|tokens?|private keys?|ssh keys?|cookies|conversation(?: history)?|chat history|system prompt|env(?:ironment)? variables)\b[^\n]{0,80}?\b(?:send|post|forward|email|e-mail|upload|transmit|exfiltrate|leak|submit|deliver|relay)\b[^\n]{0,40}?\b(?:to|at|into|via) (?:https?://|[\w.+-]{1,64}@[\w-]{1,63}\.[a-z]{2,}|(?:this|that) (?:url|link|endpoint|webhook|server))",
+    ),
+    pat(
+        EXFILTRATION,
+        0.35,
+        &["request to", "request at"],
+        r"\b(?:make|send|issue|perform|do|fire|trigger) an? (?:get|post|put|http|https|web|fetch|network|api) request (?:to|at) (?:https?://|this|the following)",
+    ),
+    pat(
+        EXFILTRATION,
         0.7,
         &["curl", "wget", "fetch", "invoke-webrequest", "iwr", "requests.", "axios", "netcat", "nc "],
         r"\b(?:curl|wget|fetch|invoke-webrequest|iwr|requests\.(?:get|post|put)|http\.(?:get|post)|axios\.(?:get|post)|nc|netcat)\b[^\n]{0,200}?(?:~/\.ssh|~/\.aws|id_rsa|id_ed25519|/etc/passwd|/etc/shadow|\.env\b|\.aws/credentials|\$\(cat\b|`cat\b|\$\(env\)|\$\(printenv)",
@@ -571,8 +590,8 @@ pub(crate) static RULES: &[Rule] = &[
     pat(
         EXFILTRATION,
         0.35,
-        &["password", "credentials", "api key", "passphrase", "secret"],
-        r"\b(?:tell|give|show|reveal|print|send|output)(?: \w+){0,2} (?:the |your )?(?:admin|administrator|root|master|database|db|server|wifi)(?: \w+)? (?:password|credentials|passphrase|api key|secret)\b",
+        &["password", "credentials", "api key", "passphrase", "secret", "token", "key"],
+        r"\b(?:tell|give|show|reveal|print|send|output)(?: \w+){0,2} (?:the |your )?(?:admin|administrator|root|master|database|db|server|wifi|access|session|auth)(?: \w+)? (?:password|credentials|passphrase|api key|secret|token|keys?)\b",
     ),
     // --------------------------------------------------------------------------- tool-poisoning
     lit(TOOL_POISONING, 0.45, &["<important>"]),
@@ -585,7 +604,7 @@ pub(crate) static RULES: &[Rule] = &[
         TOOL_POISONING,
         0.5,
         &["user"],
-        r"\b(?:do not|don't|dont|never|must not|should not|shouldn't|without) (?:tell|telling|mention|mentioning|inform|informing|reveal|revealing|show|showing|disclose|disclosing|alert|alerting|notify|notifying|let|letting|say|explain|report|display|bring up)(?: \w+){0,4} (?:to )?(?:the )?users?\b",
+        r"\b(?:do not|don't|dont|never|must not|should not|shouldn't|without) (?:tell|telling|mention|mentioning|inform|informing|reveal|revealing|show|showing|disclose|disclosing|alert|alerting|notify|notifying|let|letting|say|explain|report|display|bring up)(?: \w+){0,4} (?:to )?(?:the )?users?(?:$|[^\w'’])",
     ),
     pat(
         TOOL_POISONING,
@@ -659,6 +678,18 @@ pub(crate) static RULES: &[Rule] = &[
         0.45,
         &["<!--"],
         r"<!--[^>]{0,40}?\b(?:assistant|ai|llm|model|agent|chatbot|system|gpt|claude|instructions?)\b",
+    ),
+    pat(
+        INDIRECT_ADDRESS,
+        0.45,
+        &["assistant", "ai", "chatbot", "bot", "model", "llm", "agent", "claude", "gpt", "gemini", "copilot"],
+        r"(?:^|[\n.!?>:\]\[(]\s*)(?:dear |hey |hi |attention |note to )?(?:ai assistant|assistant|ai|chatbot|bot|model|llm|agent|claude|chatgpt|gpt|gemini|copilot)\s*[,:]\s*(?:ignore|disregard|forget|do not|don't|instead|you must|you should|stop|reply|respond|tell|say|send|now|always|never|from now on|before|when|make sure)\b",
+    ),
+    pat(
+        INDIRECT_ADDRESS,
+        0.3,
+        &["display", "visibility", "font-size", "opacity", "color"],
+        r"\b(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:px|pt|em|rem)?\b|opacity\s*:\s*0(?:\.0+)?\b|color\s*:\s*(?:white|#fff(?:fff)?|transparent)\b)",
     ),
     pat(
         INDIRECT_ADDRESS,
