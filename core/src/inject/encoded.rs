@@ -43,24 +43,24 @@ pub(crate) fn runs(text: &str) -> Vec<(usize, usize)> {
             continue;
         }
         let start = i;
-        let (mut upper, mut lower, mut digit_or_sym) = (false, false, false);
-        while let Some(&b) = bytes.get(i) {
-            if !is_b64(b) {
-                break;
-            }
-            upper |= b.is_ascii_uppercase();
-            lower |= b.is_ascii_lowercase();
-            digit_or_sym |= !b.is_ascii_alphabetic();
-            i += 1;
+        let rest = bytes.get(start..).unwrap_or_default();
+        i = start + rest.iter().position(|&b| !is_b64(b)).unwrap_or(rest.len());
+        if i - start < MIN_RUN {
+            continue;
         }
+        // Only long runs get the closer look: mixed case plus a digit or symbol.
+        let run = bytes.get(start..i).unwrap_or_default();
+        let upper = run.iter().any(u8::is_ascii_uppercase);
+        let lower = run.iter().any(u8::is_ascii_lowercase);
+        let digit_or_sym = run.iter().any(|b| !b.is_ascii_alphabetic());
         let mut end = i;
         while bytes.get(end) == Some(&b'=') && end - i < 2 {
             end += 1;
         }
-        if i - start >= MIN_RUN && upper && lower && digit_or_sym {
+        if upper && lower && digit_or_sym {
             out.push((start, end));
         }
-        i = end.max(i);
+        i = end;
     }
     out
 }

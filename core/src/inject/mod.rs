@@ -8,7 +8,7 @@
 //! 2. Leetspeak and joined-spaced-letter views are derived only when the text holds leet
 //!    characters touching letters, or runs of single letters.
 //! 3. On each view an Aho-Corasick gate looks for the rules' keywords; a rule's pattern runs only
-//!    in windows around its keywords ([`REACH`] bytes either side).
+//!    in windows around its keywords (the rule's reach, 160 bytes either side for most).
 //! 4. Text smuggled in Unicode tag characters and readable base64 blobs are scanned the same way.
 //! 5. Each match becomes a [`Signal`] with byte offsets into the original text; the score is
 //!    `1 - Π(1 - w)` over the distinct rules that fired.
@@ -23,7 +23,7 @@ mod signals;
 
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_automata::Input;
 use regex_automata::meta::Regex;
 use serde::Serialize;
@@ -62,9 +62,6 @@ impl InjectionReport {
     }
 }
 
-/// How far around a gate keyword a rule's pattern may match. Bounds the work per keyword hit;
-/// every pattern's matches are shorter than this.
-pub const REACH: usize = 384;
 
 /// Signals kept per report; the score counts every rule that fired, even past this cap.
 const MAX_SIGNALS: usize = 128;
@@ -137,7 +134,7 @@ impl Sink<'_> {
     }
 }
 
-/// Keyword matches whose rule pattern still has to confirm them.
+/// A stretch of a view where a rule's pattern has to confirm its keywords.
 struct Candidate {
     rule: usize,
     start: usize,
@@ -164,8 +161,31 @@ impl InjectionDetector {
                 }
             }
         }
+        // The gate reports leftmost-longest, non-overlapping matches (fast: prefilters skip
+        // ahead). A keyword found inside a longer one would be hidden by it, so a longer
+        // keyword also triggers the rules of every keyword it contains.
+        let contained: Vec<Vec<usize>> = keywords
+            .iter()
+            .map(|long| {
+                keywords
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, short)| short.len() < long.len() && long.contains(*short))
+                    .flat_map(|(i, _)| keyword_rules.get(i).cloned().unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        for (list, extra) in keyword_rules.iter_mut().zip(contained) {
+            list.extend(extra);
+            list.sort_unstable();
+            list.dedup();
+        }
+        // A full DFA without prefilter: hundreds of keywords, many starting with common
+        // letters, defeat prefilters, while a DFA walks prose at a steady byte-per-step pace.
         let gate = match AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(&keywords)
         {
             Ok(ac) => Some(ac),
@@ -286,10 +306,13 @@ impl InjectionDetector {
         if text.is_empty() {
             return;
         }
-        let mut cands: Vec<Candidate> = Vec::new();
+        // Windows per rule. Gate hits arrive in text order, so each rule's windows can be merged
+        // as they come: `open` holds the rule's current window, `windows` the closed ones.
+        let mut open: Vec<Option<(usize, usize)>> = vec![None; RULES.len()];
+        let mut windows: Vec<Candidate> = Vec::new();
         let mut gated = false;
         if let Some(gate) = &self.gate
-            && let Ok(iter) = gate.try_find_overlapping_iter(text)
+            && let Ok(iter) = gate.try_find_iter(text)
         {
             gated = true;
             for m in iter {
@@ -302,27 +325,44 @@ impl InjectionDetector {
                             sink.emit(id, rule.signal, rule.weight, s, e);
                         }
                     } else {
-                        cands.push(Candidate {
-                            rule: id,
-                            start: m.start().saturating_sub(REACH),
-                            end: m.end().saturating_add(REACH).min(text.len()),
-                        });
+                        let start = m.start().saturating_sub(rule.reach);
+                        let end = m.end().saturating_add(rule.reach).min(text.len());
+                        let Some(slot) = open.get_mut(id) else { continue };
+                        match slot {
+                            Some((_, e)) if start <= *e => *e = end.max(*e),
+                            Some((s, e)) => {
+                                windows.push(Candidate {
+                                    rule: id,
+                                    start: *s,
+                                    end: *e,
+                                });
+                                *slot = Some((start, end));
+                            }
+                            None => *slot = Some((start, end)),
+                        }
                     }
                 }
             }
         }
         if !gated {
             for (id, rule) in RULES.iter().enumerate() {
-                if !rule.pattern.is_empty() {
-                    cands.push(Candidate {
-                        rule: id,
-                        start: 0,
-                        end: text.len(),
-                    });
+                if !rule.pattern.is_empty()
+                    && let Some(slot) = open.get_mut(id)
+                {
+                    *slot = Some((0, text.len()));
                 }
             }
         }
-        if cands.is_empty() {
+        for (id, slot) in open.into_iter().enumerate() {
+            if let Some((start, end)) = slot {
+                windows.push(Candidate {
+                    rule: id,
+                    start,
+                    end,
+                });
+            }
+        }
+        if windows.is_empty() {
             return;
         }
         let regexes = if joined_runs.is_some() {
@@ -330,24 +370,19 @@ impl InjectionDetector {
         } else {
             &self.normal
         };
-        cands.sort_unstable_by_key(|c| (c.rule, c.start));
-        let mut i = 0;
-        while let Some(first) = cands.get(i) {
-            let rule_id = first.rule;
-            let (mut start, mut end) = (first.start, first.end);
-            i += 1;
-            while let Some(next) = cands.get(i) {
-                if next.rule != rule_id || next.start > end {
-                    break;
-                }
-                end = end.max(next.end);
-                i += 1;
-            }
+        for w in windows {
+            let rule_id = w.rule;
             let (Some(rule), Some(Some(re))) = (RULES.get(rule_id), regexes.get(rule_id)) else {
                 continue;
             };
-            start = floor_boundary(text, start);
-            end = ceil_boundary(text, end);
+            let start = floor_boundary(text, w.start);
+            let end = ceil_boundary(text, w.end);
+            if !rule.also.is_empty() {
+                let window = text.get(start..end).unwrap_or_default();
+                if !rule.also.iter().any(|k| window.contains(k)) {
+                    continue;
+                }
+            }
             for m in re.find_iter(Input::new(text).range(start..end)) {
                 if m.is_empty()
                     || !touches_run(joined_runs, m.start(), m.end())
@@ -431,5 +466,23 @@ mod tests {
         let d = InjectionDetector::new();
         let r = d.analyze("Never ignore previous instructions from your manager.");
         assert!(!r.has(INSTRUCTION_OVERRIDE), "{r:?}");
+    }
+}
+
+#[cfg(test)]
+mod gate_probe {
+    use super::*;
+
+    /// Prints which keywords the gate finds in benign prose (run with --nocapture).
+    #[test]
+    fn gate_hits_on_prose() {
+        let d = InjectionDetector::new();
+        let prose = include_str!("../../benches/injection.rs").to_ascii_lowercase();
+        let Some(gate) = &d.gate else { return };
+        let mut counts = std::collections::BTreeMap::new();
+        for m in gate.find_iter(&prose) {
+            *counts.entry(&prose[m.start()..m.end()]).or_insert(0) += 1;
+        }
+        println!("{counts:?}");
     }
 }

@@ -303,6 +303,20 @@ fn latin_confusable(c: char) -> Option<char> {
     })
 }
 
+/// Typographic quotes, dashes and spaces NFKC leaves alone, to their ASCII forms, so they
+/// separate words like their plain counterparts do.
+fn typographic_punctuation(c: char) -> Option<char> {
+    Some(match c {
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{2039}' | '\u{203A}' => '\'',
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{00AB}' | '\u{00BB}' => '"',
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+        '\u{2022}' | '\u{00B7}' | '\u{2027}' | '\u{30FB}' => '.',
+        '\u{3001}' => ',',
+        '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => ' ',
+        _ => return None,
+    })
+}
+
 /// Latin letters with diacritics to their ASCII base; multi-letter folds handled separately.
 fn fold_latin_diacritic(c: char, out: &mut String) -> bool {
     match c {
@@ -480,6 +494,10 @@ fn normalize_unicode(text: &str) -> Normalized {
                 folded.push(d.to_ascii_lowercase());
                 continue;
             }
+            if let Some(p) = typographic_punctuation(d) {
+                folded.push(p);
+                continue;
+            }
             if fold_latin_diacritic(d, &mut folded) {
                 continue;
             }
@@ -627,17 +645,84 @@ fn leet_char(b: u8, one: u8) -> Option<u8> {
 
 /// Whether some leetspeak character touches an ASCII letter, i.e. a leet view can differ from
 /// the plain view in a way that matters.
-fn wants_leet(text: &[u8]) -> bool {
-    let mut prev_alpha = false;
-    let mut pending_leet = false;
-    for &b in text {
-        let alpha = b.is_ascii_alphabetic();
-        let leet = leet_char(b, b'i').is_some();
-        if (leet && prev_alpha) || (alpha && pending_leet) {
-            return true;
+/// Byte classes for the quick pre-checks: bit 0 ASCII letter, bit 1 leet character, bit 2 ASCII
+/// alphanumeric or non-ASCII (may be part of a word), bit 3 spacing separator.
+const BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if b.is_ascii_alphabetic() {
+            c |= 1;
         }
-        pending_leet = leet;
-        prev_alpha = alpha || (leet && prev_alpha);
+        if matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'@' | b'$') {
+            c |= 2;
+        }
+        if b.is_ascii_alphanumeric() || b >= 0x80 {
+            c |= 4;
+        }
+        if matches!(
+            b,
+            b' ' | b'\t' | b'\n' | b'\r' | b'.' | b'-' | b'_' | b'*' | b'|' | b'/' | b',' | b'+' | b'~'
+        ) {
+            c |= 8;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+fn class_of(b: u8) -> u8 {
+    BYTE_CLASS.get(usize::from(b)).copied().unwrap_or(0)
+}
+
+fn wants_leet(text: &[u8]) -> bool {
+    // A letter next to a leet character, in either order.
+    text.windows(2).any(|w| match w {
+        [a, b] => {
+            let (ca, cb) = (class_of(*a), class_of(*b));
+            (((ca << 1) & cb) | ((cb << 1) & ca)) & 2 != 0
+        }
+        _ => false,
+    })
+}
+
+/// Quick test whether the text may hold a spaced-out run: two one-character tokens separated
+/// by a short gap of separators. Prose rarely has even that, so the exact scan seldom runs.
+/// Non-ASCII bytes count as word bytes, so a lone non-ASCII letter is not seen as single
+/// here; the exact scan handles those texts only when ASCII singles are present too.
+fn may_have_spaced_run(text: &[u8]) -> bool {
+    let mut token = 0u32;
+    let mut singles = 0u32;
+    let mut gap = 0u32;
+    let mut gap_ok = true;
+    for &b in text {
+        let c = class_of(b);
+        if c & 4 != 0 {
+            token += 1;
+            continue;
+        }
+        if token == 1 {
+            singles = if gap_ok && gap <= MAX_SPACED_GAP as u32 {
+                singles + 1
+            } else {
+                1
+            };
+            if singles >= 2 {
+                return true;
+            }
+            gap = 0;
+            gap_ok = true;
+        } else if token > 1 {
+            singles = 0;
+            gap = 0;
+            gap_ok = true;
+        }
+        token = 0;
+        gap += 1;
+        gap_ok &= c & 8 != 0;
     }
     false
 }
@@ -681,6 +766,9 @@ fn is_spacing_separator(c: char) -> bool {
 /// The view with spaced-out letters joined (`i g n o r e` → `ignore`), and the joined runs as
 /// spans of the new view. `None` when the view has no such run.
 pub fn join_spaced(view: &View) -> Option<(View, Vec<(usize, usize)>)> {
+    if view.text.is_ascii() && !may_have_spaced_run(view.text.as_bytes()) {
+        return None;
+    }
     let runs = spaced_runs(&view.text);
     if runs.is_empty() {
         return None;
@@ -707,15 +795,51 @@ struct SpacedRun {
     letters: Vec<(usize, usize)>,
 }
 
-/// Finds runs of single alphanumeric characters separated by short separator gaps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Alnum,
+    Separator,
+    Other,
+}
+
+/// Classifies the char starting at byte `i` (a UTF-8 lead byte) and returns its length.
+fn classify(text: &str, bytes: &[u8], i: usize) -> (Class, usize) {
+    let Some(&b) = bytes.get(i) else {
+        return (Class::Other, 1);
+    };
+    if b.is_ascii() {
+        let class = if b.is_ascii_alphanumeric() {
+            Class::Alnum
+        } else if is_spacing_separator(char::from(b)) {
+            Class::Separator
+        } else {
+            Class::Other
+        };
+        return (class, 1);
+    }
+    match text.get(i..).and_then(|s| s.chars().next()) {
+        Some(c) if c.is_alphanumeric() => (Class::Alnum, c.len_utf8()),
+        Some(c) if is_spacing_separator(c) => (Class::Separator, c.len_utf8()),
+        Some(c) if is_combining_mark(c) => (Class::Separator, c.len_utf8()),
+        Some(c) => (Class::Other, c.len_utf8()),
+        None => (Class::Other, 1),
+    }
+}
+
+/// Finds runs of single alphanumeric characters separated by short separator gaps. A byte
+/// loop: ordinary prose (words longer than one letter) costs one table test per byte.
 fn spaced_runs(text: &str) -> Vec<SpacedRun> {
+    let bytes = text.as_bytes();
     let mut runs = Vec::new();
     let mut current: Vec<(usize, usize)> = Vec::new();
-    // Scanner state: the last single-letter token, and the gap since it.
-    let mut gap_len = 0usize;
+    let mut i = 0;
+    // State: length of the alnum token being read (in chars) and where it started; the gap
+    // since the last single-letter token and whether it consisted of separators only.
+    let mut token_start = 0;
+    let mut token_chars = 0usize;
+    let mut token_end = 0;
+    let mut gap = 0usize;
     let mut gap_ok = true;
-    let mut chars = text.char_indices().peekable();
-    let mut prev_alnum = false;
     let flush = |current: &mut Vec<(usize, usize)>, runs: &mut Vec<SpacedRun>| {
         if current.len() >= MIN_SPACED_RUN
             && let (Some(first), Some(last)) = (current.first(), current.last())
@@ -728,31 +852,60 @@ fn spaced_runs(text: &str) -> Vec<SpacedRun> {
         }
         current.clear();
     };
-    while let Some((i, c)) = chars.next() {
-        if c.is_alphanumeric() {
-            let next_alnum = chars.peek().is_some_and(|&(_, n)| n.is_alphanumeric());
-            let single = !prev_alnum && !next_alnum;
-            if single {
-                if !current.is_empty() && !(gap_ok && gap_len >= 1 && gap_len <= MAX_SPACED_GAP) {
-                    flush(&mut current, &mut runs);
-                }
-                current.push((i, i + c.len_utf8()));
-            } else if !prev_alnum {
-                flush(&mut current, &mut runs);
+    let mut end_token = |token_start: usize,
+                         token_end: usize,
+                         token_chars: usize,
+                         gap: usize,
+                         gap_ok: bool,
+                         current: &mut Vec<(usize, usize)>,
+                         runs: &mut Vec<SpacedRun>| {
+        if token_chars == 1 {
+            if !current.is_empty() && !(gap_ok && (1..=MAX_SPACED_GAP).contains(&gap)) {
+                flush(current, runs);
             }
-            gap_len = 0;
-            gap_ok = true;
-            prev_alnum = true;
-        } else {
-            prev_alnum = false;
-            if is_combining_mark(c) {
-                continue;
-            }
-            gap_len += 1;
-            if !is_spacing_separator(c) {
-                gap_ok = false;
-            }
+            current.push((token_start, token_end));
+        } else if token_chars > 1 {
+            flush(current, runs);
         }
+    };
+    while i < bytes.len() {
+        let (class, len) = classify(text, bytes, i);
+        if class == Class::Alnum {
+            if token_chars == 0 {
+                token_start = i;
+            }
+            token_chars += 1;
+            token_end = i + len;
+        } else {
+            if token_chars > 0 {
+                end_token(
+                    token_start,
+                    token_end,
+                    token_chars,
+                    gap,
+                    gap_ok,
+                    &mut current,
+                    &mut runs,
+                );
+                token_chars = 0;
+                gap = 0;
+                gap_ok = true;
+            }
+            gap += 1;
+            gap_ok &= class == Class::Separator;
+        }
+        i += len;
+    }
+    if token_chars > 0 {
+        end_token(
+            token_start,
+            token_end,
+            token_chars,
+            gap,
+            gap_ok,
+            &mut current,
+            &mut runs,
+        );
     }
     flush(&mut current, &mut runs);
     runs

@@ -49,17 +49,53 @@ pub(crate) struct Rule {
     pub pattern: &'static str,
     /// Drop the match when a negation ("do not", "never") directly precedes it.
     pub negatable: bool,
+    /// Bytes either side of a keyword within which the pattern must match; bounds the regex
+    /// work per keyword hit.
+    pub reach: usize,
+    /// Words of which one must also occur in the window before the pattern runs (empty: no
+    /// such condition). Spares the regex on common keywords ("ignore", "mode", "user") that
+    /// ordinary prose is full of.
+    pub also: &'static [&'static str],
 }
+
+const REACH: usize = 160;
+/// For the patterns that allow long gaps (a verb, a secret, then a URL).
+const WIDE_REACH: usize = 320;
+
+impl Rule {
+    const fn wide(self) -> Rule {
+        Rule {
+            reach: WIDE_REACH,
+            ..self
+        }
+    }
+
+    const fn also(self, also: &'static [&'static str]) -> Rule {
+        Rule { also, ..self }
+    }
+}
+
+/// A word character of the lowercased view: ASCII letters, digits, `_`, and every non-ASCII
+/// character (the normaliser has already turned typographic punctuation and spaces into ASCII).
+/// Far smaller automata than Unicode `\w`, which matters with ~100 patterns.
+const WORD: &str = r"[0-9a-z_\x{80}-\x{10FFFF}]";
+const NON_WORD: &str = r"[^0-9a-z_\x{80}-\x{10FFFF}]";
 
 /// Expands the compact pattern syntax for ordinary (`joined == false`) or joined views.
 pub(crate) fn expand(pattern: &str, joined: bool) -> String {
     let mut out = String::with_capacity(pattern.len() * 2);
-    let mut chars = pattern.chars().peekable();
+    let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
         match c {
-            ' ' => out.push_str(if joined { r"\W*" } else { r"\W+" }),
+            ' ' => {
+                out.push_str(NON_WORD);
+                out.push(if joined { '*' } else { '+' });
+            }
             '\\' => match chars.next() {
                 Some('b') if joined => {}
+                Some('b') => out.push_str(r"(?-u:\b)"),
+                Some('w') => out.push_str(WORD),
+                Some('W') => out.push_str(NON_WORD),
                 Some(n) => {
                     out.push('\\');
                     out.push(n);
@@ -79,6 +115,8 @@ const fn lit(signal: &'static str, weight: f32, keywords: &'static [&'static str
         keywords,
         pattern: "",
         negatable: false,
+        reach: REACH,
+        also: &[],
     }
 }
 
@@ -94,6 +132,8 @@ const fn pat(
         keywords,
         pattern,
         negatable: false,
+        reach: REACH,
+        also: &[],
     }
 }
 
@@ -109,6 +149,8 @@ const fn neg(
         keywords,
         pattern,
         negatable: true,
+        reach: REACH,
+        also: &[],
     }
 }
 
@@ -130,19 +172,22 @@ pub(crate) static RULES: &[Rule] = &[
         0.85,
         OVERRIDE_VERB_KEYS,
         r"\b(?:ignor(?:e|es|ed|ing)|disregard(?:s|ed|ing)?|forget(?:ting)?|overrid(?:e|ing)|bypass(?:ing)?|skip(?:ping)?|abandon(?:ing)?|discard(?:ing)?|dismiss(?:ing)?|neglect(?:ing)?|set aside|throw away|stop following|(?:do not|don't|dont|no longer) follow)(?: \w+){0,2} (?:previous(?:ly)?|prior|above|earlier|preceding|foregoing|former|original|initial|old|existing|current|system|developer|safety|your|hidden|all of (?:the|your))(?: \w+){0,2} (?:instructions?|instruction set|directions?|directives?|rules?|guidelines?|guidance|prompts?|commands?|orders|guardrails?|constraints?|restrictions?|polic(?:y|ies)|programming|training|system messages?|context)\b",
-    ),
+    )
+    .also(&["instruction", "direction", "directive", "rule", "guideline", "guidance", "prompt", "command", "order", "guardrail", "constraint", "restriction", "polic", "programming", "training", "system message", "context"]),
     neg(
         INSTRUCTION_OVERRIDE,
         0.75,
         OVERRIDE_VERB_KEYS,
         r"\b(?:ignore|disregard|forget|override|bypass|discard) (?:all|any|every|each)(?: of)?(?: the| your| my)? (?:instructions|directions|directives|guidelines|prompts|programming|guardrails)\b",
-    ),
+    )
+    .also(&["instructions", "directions", "directives", "guidelines", "prompts", "programming", "guardrails"]),
     neg(
         INSTRUCTION_OVERRIDE,
         0.8,
         OVERRIDE_VERB_KEYS,
         r"\b(?:ignore|disregard|forget|override|bypass|violate|break)(?: \w+){0,2} (?:content|safety|usage|ethical|ethics|moral|openai|anthropic|google)(?: \w+)? (?:polic(?:y|ies)|filters?|guidelines|rules|restrictions|guardrails|principles|standards|constraints)\b",
-    ),
+    )
+    .also(&["polic", "filter", "guideline", "rule", "restriction", "guardrail", "principle", "standard", "constraint"]),
     pat(
         INSTRUCTION_OVERRIDE,
         0.8,
@@ -154,7 +199,8 @@ pub(crate) static RULES: &[Rule] = &[
         0.45,
         &["ignor", "disregard", "forget"],
         r"\b(?:ignore|disregard|forget) (?:the |all |everything |all of the )?(?:above|foregoing|preceding)\b",
-    ),
+    )
+    .also(&["above", "foregoing", "preceding"]),
     pat(
         INSTRUCTION_OVERRIDE,
         0.4,
@@ -209,13 +255,15 @@ pub(crate) static RULES: &[Rule] = &[
         0.85,
         &["ignor", "olvid", "descart", "omit", "desatiend", "caso omiso", "no hagas caso", "no sigas"],
         r"\b(?:ignora|ignore|ignoren|ignorar|ignoras|olvida|olvide|olviden|olvidar|olvidate|descarta|descarte|omite|omita|desatiende|haz caso omiso(?: de)?|no hagas caso(?: de| a)?|no sigas)(?: \w+){0,3} (?:(?:instrucciones|instruccion|indicaciones|reglas|ordenes|directrices|directivas|normas|consignas)(?: \w+){0,1} (?:anteriores|previas|precedentes|de arriba|originales|iniciales|del sistema|dadas)|(?:anteriores|previas|precedentes) (?:instrucciones|indicaciones|reglas|ordenes|directrices|normas))\b",
-    ),
+    )
+    .also(&["instruc", "indicacion", "regla", "ordenes", "directri", "directiva", "normas", "consigna"]),
     pat(
         INSTRUCTION_OVERRIDE,
         0.85,
         &["ignor", "oubli", "tenez pas compte", "tiens pas compte", "abstraction", "abandonn", "ecart", "neglig", "outre", "prends pas en compte", "prenez pas en compte"],
         r"\b(?:ignore|ignorez|ignorer|ignores|oublie|oubliez|oublier|ne tiens pas compte(?: de| des)?|ne tenez pas compte(?: de| des)?|ne prends pas en compte|ne prenez pas en compte|fais abstraction(?: de| des)?|faites abstraction(?: de| des)?|abandonne|abandonnez|ecarte|ecartez|neglige|negligez|passe outre|passez outre)(?: \w+){0,3} (?:(?:instructions?|consignes?|regles?|directives?|indications?|ordres?|commandes?)(?: \w+){0,1} (?:precedentes?|anterieures?|ci dessus|d avant|initiales?|originales?|du systeme|donnees|recues)|(?:precedentes?|anciennes?) (?:instructions?|consignes?|regles?|directives?))\b",
-    ),
+    )
+    .also(&["precedent", "anterieur", "ci dessus", "ci-dessus", "avant", "initiale", "originale", "systeme", "donnees", "recues", "ancienne"]),
     pat(
         INSTRUCTION_OVERRIDE,
         0.85,
@@ -239,13 +287,15 @@ pub(crate) static RULES: &[Rule] = &[
         0.85,
         &["ignor", "dimentic", "trascur", "tralasci", "non considerare", "non seguire", "scarta"],
         r"\b(?:ignora|ignorate|ignorare|ignori|dimentica|dimenticate|dimenticare|dimentichi|trascura|trascurate|tralascia|tralasciate|non considerare|non seguire|scarta|scartate)(?: \w+){0,3} (?:(?:istruzioni|istruzione|regole|indicazioni|direttive|ordini|comandi)(?: \w+){0,1} (?:precedenti|anteriori|sopra|di sopra|iniziali|originali|del sistema|ricevute|date)|precedenti (?:istruzioni|regole|indicazioni|direttive))\b",
-    ),
+    )
+    .also(&["istruzion", "regole", "indicazion", "direttive", "ordini", "comandi"]),
     pat(
         INSTRUCTION_OVERRIDE,
         0.85,
         &["ignor", "esquec", "desconsider", "descart", "desprez", "nao siga", "nao obedeca"],
         r"\b(?:ignore|ignora|ignorar|ignorem|esqueca|esquece|esquecer|esquecam|desconsidere|desconsidera|desconsiderar|descarte|descarta|despreze|despreza|nao siga|nao obedeca)(?: \w+){0,3} (?:(?:instrucoes|instrucao|regras|orientacoes|diretrizes|diretivas|ordens|comandos|indicacoes)(?: \w+){0,1} (?:anteriores|previas|acima|iniciais|originais|do sistema|dadas|recebidas)|(?:anteriores|previas) (?:instrucoes|regras|orientacoes|diretrizes))\b",
-    ),
+    )
+    .also(&["instrucoes", "instrucao", "regras", "orientacoes", "diretrizes", "diretivas", "ordens", "comandos", "indicacoes"]),
     pat(
         INSTRUCTION_OVERRIDE,
         0.85,
@@ -286,7 +336,7 @@ pub(crate) static RULES: &[Rule] = &[
     pat(
         ROLE_SWITCH,
         0.8,
-        &["do anything now", "dan"],
+        &["do anything now", "dan mode", "dan prompt", "are dan", "now dan", "as dan", "become dan", "called dan", "named dan", "dan, which", "dan which", "dan, who", "dan who"],
         r"\b(?:do anything now|dan mode|dan prompt|(?:you are|you're|act as|become|now|called|named|as) dan\b|dan,? (?:which|who) stands)",
     ),
     pat(
@@ -294,19 +344,22 @@ pub(crate) static RULES: &[Rule] = &[
         0.45,
         &["mode"],
         r"\b(?:enter|entering|activate|activating|enable|enabling|switch to|switching to|now in|are in|into|engage) (?:the )?(?:developer|dev|debug|god|admin|sudo|maintenance|root) mode\b",
-    ),
+    )
+    .also(&["developer", "dev ", "debug", "god", "admin", "sudo", "maintenance", "root"]),
     pat(
         ROLE_SWITCH,
         0.5,
         &["mode"],
         r"\b(?:developer|dev|god|sudo|admin) mode (?:output|response|answer)\b",
-    ),
+    )
+    .also(&["developer", "dev ", "god", "sudo", "admin"]),
     pat(
         ROLE_SWITCH,
         0.6,
         &["mode"],
         r"\b(?:unrestricted|unfiltered|uncensored|unlocked|jailbreak|jailbroken|evil|chaos|anarchy|no[- ]?limits?|no[- ]?rules|amoral|unethical|unbounded) mode\b",
-    ),
+    )
+    .also(&["unrestricted", "unfiltered", "uncensored", "unlocked", "jailbr", "evil", "chaos", "anarchy", "limit", "rules", "amoral", "unethical", "unbounded"]),
     pat(
         ROLE_SWITCH,
         0.7,
@@ -520,13 +573,15 @@ pub(crate) static RULES: &[Rule] = &[
         0.8,
         &["!["],
         r"!\[[^\]\n]{0,200}\]\(\s*<?https?://[^\s)]{1,300}[?&][^\s)=]{1,40}=[^\s)]{0,300}?(?:\{[^}\s]{1,60}\}|\$\{?[a-z_]{2,}|<[a-z_ ]{2,40}>|\[[a-z_ ]{2,40}\]|%7b)",
-    ),
+    )
+    .wide(),
     pat(
         EXFILTRATION,
         0.3,
         &["!["],
         r"!\[[^\]\n]{0,200}\]\(\s*<?https?://[^\s)]{1,300}\?[^\s)]{0,300}=",
-    ),
+    )
+    .wide(),
     pat(
         EXFILTRATION,
         0.6,
@@ -556,13 +611,15 @@ pub(crate) static RULES: &[Rule] = &[
         0.35,
         &["http", "@", "this url", "this link", "this endpoint", "this webhook", "this server", "this address", "this email", "this e-mail", "the following", "that url", "that address"],
         r"\b(?:send|post|forward|email|e-mail|upload|transmit|exfiltrate|leak|submit|deliver|relay|beacon)\b[^\n]{0,160}?\b(?:to|at|into|via) (?:https?://|[\w.+-]{1,64}@[\w-]{1,63}\.[a-z]{2,}|(?:this|the following|that) (?:url|link|endpoint|webhook|server|address|email|e-mail|inbox))",
-    ),
+    )
+    .wide(),
     pat(
         EXFILTRATION,
         0.75,
         &["http", "@", "this url", "this link", "this endpoint", "this webhook", "this server", "this address", "this email", "this e-mail", "the following", "that url", "that address"],
-        r"\b(?:send|post|forward|email|e-mail|upload|transmit|exfiltrate|leak|submit|deliver|relay|share|include)\b[^\n]{0,80}?\b(?:credentials?|passwords?|passwd|api[ _-]?keys?|secret keys?|secrets|tokens?|private keys?|ssh keys?|session (?:cookies?|ids?|tokens?)|cookies|conversation(?: history)?|chat(?: history| logs?| transcript)|system prompt|contents? of|env(?:ironment)? variables|\.env|id_rsa|~/\.ssh|~/\.aws)\b[^\n]{0,200}?\b(?:to|at|into|via) (?:https?://|[\w.+-]{1,64}@[\w-]{1,63}\.[a-z]{2,}|(?:this|the following|that) (?:url|link|endpoint|webhook|server|address|email))",
-    ),
+        r"\b(?:send|post|forward|email|e-mail|upload|transmit|exfiltrate|leak|submit|deliver|relay|share|include)\b[^\n]{0,60}?\b(?:credentials?|passwords?|passwd|api[ _-]?keys?|secret keys?|secrets|tokens?|private keys?|ssh keys?|session (?:cookies?|ids?|tokens?)|cookies|conversation(?: history)?|chat(?: history| logs?| transcript)|system prompt|contents? of|env(?:ironment)? variables|\.env|id_rsa|~/\.ssh|~/\.aws)\b[^\n]{0,150}?\b(?:to|at|into|via) (?:https?://|[\w.+-]{1,64}@[\w-]{1,63}\.[a-z]{2,}|(?:this|the following|that) (?:url|link|endpoint|webhook|server|address|email))",
+    )
+    .wide(),
     pat(
         EXFILTRATION,
         0.75,
@@ -580,13 +637,15 @@ pub(crate) static RULES: &[Rule] = &[
         0.7,
         &["curl", "wget", "fetch", "invoke-webrequest", "iwr", "requests.", "axios", "netcat", "nc "],
         r"\b(?:curl|wget|fetch|invoke-webrequest|iwr|requests\.(?:get|post|put)|http\.(?:get|post)|axios\.(?:get|post)|nc|netcat)\b[^\n]{0,200}?(?:~/\.ssh|~/\.aws|id_rsa|id_ed25519|/etc/passwd|/etc/shadow|\.env\b|\.aws/credentials|\$\(cat\b|`cat\b|\$\(env\)|\$\(printenv)",
-    ),
+    )
+    .wide(),
     pat(
         EXFILTRATION,
         0.3,
         &["curl", "wget"],
         r"\b(?:curl|wget)\b[^\n]{0,200}?\$\{?[a-z_]*(?:secret|token|password|passwd|api_?key|access_key|private_key)[a-z_]*",
-    ),
+    )
+    .wide(),
     pat(
         EXFILTRATION,
         0.35,
@@ -605,7 +664,8 @@ pub(crate) static RULES: &[Rule] = &[
         0.5,
         &["user"],
         r"\b(?:do not|don't|dont|never|must not|should not|shouldn't|without) (?:tell|telling|mention|mentioning|inform|informing|reveal|revealing|show|showing|disclose|disclosing|alert|alerting|notify|notifying|let|letting|say|explain|report|display|bring up)(?: \w+){0,4} (?:to )?(?:the )?users?(?:$|[^\w'’])",
-    ),
+    )
+    .also(&["not", "n't", "dont", "never", "without"]),
     pat(
         TOOL_POISONING,
         0.5,
@@ -617,7 +677,8 @@ pub(crate) static RULES: &[Rule] = &[
         0.35,
         &["before using", "before calling", "before invoking", "before running", "before executing", "before you"],
         r"\bbefore (?:using|calling|invoking|running|executing|you use|you call|you invoke) (?:this|the|any|each) (?:tool|function|server|plugin|command)\b",
-    ),
+    )
+    .also(&["tool", "function", "server", "plugin", "command"]),
     pat(
         TOOL_POISONING,
         0.3,
@@ -666,7 +727,8 @@ pub(crate) static RULES: &[Rule] = &[
         0.4,
         &["note", "message", "instruction", "attention", "notice", "attn", "important"],
         r"\b(?:note|message|instructions?|attention|notice|attn|important)(?: to| for)? (?:any |all |the )?(?:ai|a\.i\.|llm|language model|ai assistant|ai model|ai agent|chatbot|gpt|chatgpt|claude|gemini|copilot)s?\b",
-    ),
+    )
+    .also(&["ai", "llm", "language model", "chatbot", "gpt", "claude", "gemini", "copilot"]),
     pat(
         INDIRECT_ADDRESS,
         0.35,
@@ -682,7 +744,7 @@ pub(crate) static RULES: &[Rule] = &[
     pat(
         INDIRECT_ADDRESS,
         0.45,
-        &["assistant", "ai", "chatbot", "bot", "model", "llm", "agent", "claude", "gpt", "gemini", "copilot"],
+        &["assistant,", "assistant:", "ai,", "ai:", "chatbot,", "chatbot:", "bot,", "bot:", "model,", "model:", "llm,", "llm:", "agent,", "agent:", "claude,", "claude:", "gpt,", "gpt:", "gemini,", "gemini:", "copilot,", "copilot:"],
         r"(?:^|[\n.!?>:\]\[(]\s*)(?:dear |hey |hi |attention |note to )?(?:ai assistant|assistant|ai|chatbot|bot|model|llm|agent|claude|chatgpt|gpt|gemini|copilot)\s*[,:]\s*(?:ignore|disregard|forget|do not|don't|instead|you must|you should|stop|reply|respond|tell|say|send|now|always|never|from now on|before|when|make sure)\b",
     ),
     pat(
@@ -712,8 +774,12 @@ mod tests {
 
     #[test]
     fn expand_separators() {
-        assert_eq!(expand(r"\bignore all", false), r"\bignore\W+all");
-        assert_eq!(expand(r"\bignore all", true), r"ignore\W*all");
+        assert_eq!(
+            expand(r"\bignore all", false),
+            format!(r"(?-u:\b)ignore{NON_WORD}+all")
+        );
+        assert_eq!(expand(r"\bignore all", true), format!("ignore{NON_WORD}*all"));
+        assert_eq!(expand(r"[\w.]", false), format!("[{WORD}.]"));
     }
 
     #[test]
