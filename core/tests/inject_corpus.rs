@@ -56,7 +56,11 @@ fn corpus_recall_and_false_positives() {
     let detector = InjectionDetector::new();
     let threshold = InjectionDetector::DEFAULT_THRESHOLD;
     let rows = rows();
-    assert!(rows.len() >= 50, "corpus looks truncated: {} rows", rows.len());
+    assert!(
+        rows.len() >= 50,
+        "corpus looks truncated: {} rows",
+        rows.len()
+    );
 
     let mut per_variant: BTreeMap<(String, String), Tally> = BTreeMap::new();
     let mut missed = Vec::new();
@@ -64,7 +68,11 @@ fn corpus_recall_and_false_positives() {
     for row in &rows {
         let report = detector.analyze(&row.text);
         for s in &report.signals {
-            assert!(s.start <= s.end && s.end <= row.text.len(), "{}: {s:?}", row.id);
+            assert!(
+                s.start <= s.end && s.end <= row.text.len(),
+                "{}: {s:?}",
+                row.id
+            );
             assert!(row.text.is_char_boundary(s.start) && row.text.is_char_boundary(s.end));
         }
         let flagged = report.is_injection(threshold);
@@ -104,7 +112,10 @@ fn corpus_recall_and_false_positives() {
     let recall = inj_hit as f64 / inj_total.max(1) as f64;
     println!("recall {inj_hit}/{inj_total} = {recall:.3}");
     assert!(inj_total > 0);
-    assert!(recall >= 0.85, "recall {recall:.3} < 0.85; missed {missed:?}");
+    assert!(
+        recall >= 0.85,
+        "recall {recall:.3} < 0.85; missed {missed:?}"
+    );
 
     for ((label, variant), t) in &per_variant {
         if label == "injection" {

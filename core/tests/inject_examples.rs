@@ -178,6 +178,10 @@ fn signals_point_at_the_original_bytes() {
     let span = &text[s.start..s.end];
     assert!(span.starts_with("Ign"), "{span:?}");
     assert!(span.ends_with("instructions"), "{span:?}");
-    let hidden = r.signals.iter().find(|s| s.name == HIDDEN_UNICODE).expect("hidden");
+    let hidden = r
+        .signals
+        .iter()
+        .find(|s| s.name == HIDDEN_UNICODE)
+        .expect("hidden");
     assert_eq!(&text[hidden.start..hidden.end], "\u{200B}");
 }

@@ -62,7 +62,6 @@ impl InjectionReport {
     }
 }
 
-
 /// Signals kept per report; the score counts every rule that fired, even past this cap.
 const MAX_SIGNALS: usize = 128;
 
@@ -327,7 +326,9 @@ impl InjectionDetector {
                     } else {
                         let start = m.start().saturating_sub(rule.reach);
                         let end = m.end().saturating_add(rule.reach).min(text.len());
-                        let Some(slot) = open.get_mut(id) else { continue };
+                        let Some(slot) = open.get_mut(id) else {
+                            continue;
+                        };
                         match slot {
                             Some((_, e)) if start <= *e => *e = end.max(*e),
                             Some((s, e)) => {
@@ -366,7 +367,8 @@ impl InjectionDetector {
             return;
         }
         let regexes = if joined_runs.is_some() {
-            self.joined.get_or_init(|| compile_all(true, &mut Vec::new()))
+            self.joined
+                .get_or_init(|| compile_all(true, &mut Vec::new()))
         } else {
             &self.normal
         };
@@ -427,9 +429,17 @@ fn touches_run(runs: Option<&[(usize, usize)]>, start: usize, end: usize) -> boo
 fn negated(text: &str, at: usize) -> bool {
     let from = floor_boundary(text, at.saturating_sub(16));
     let before = text.get(from..at).unwrap_or_default().trim_end();
-    ["not", "n't", "never", "dont", "cannot", "if you", "whether you"]
-        .iter()
-        .any(|n| before.ends_with(n))
+    [
+        "not",
+        "n't",
+        "never",
+        "dont",
+        "cannot",
+        "if you",
+        "whether you",
+    ]
+    .iter()
+    .any(|n| before.ends_with(n))
 }
 
 fn floor_boundary(text: &str, mut i: usize) -> usize {

@@ -307,8 +307,10 @@ fn latin_confusable(c: char) -> Option<char> {
 /// separate words like their plain counterparts do.
 fn typographic_punctuation(c: char) -> Option<char> {
     Some(match c {
-        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{2039}' | '\u{203A}' => '\'',
-        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{00AB}' | '\u{00BB}' => '"',
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{2039}'
+        | '\u{203A}' => '\'',
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{00AB}'
+        | '\u{00BB}' => '"',
         '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
         '\u{2022}' | '\u{00B7}' | '\u{2027}' | '\u{30FB}' => '.',
         '\u{3001}' => ',',
@@ -345,7 +347,7 @@ fn fold_latin_diacritic(c: char, out: &mut String) -> bool {
     });
     match base {
         Some(b) if b.is_ascii_alphabetic() => {
-            out.push(b);
+            out.push(b.to_ascii_lowercase());
             true
         }
         _ => false,
@@ -569,7 +571,8 @@ fn note_invisible_run(
             || weak_confusable(c).is_some()
     };
     let wordish = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
-    if wordish(prev) && wordish(next) && (prev.is_some_and(latinish) || next.is_some_and(latinish)) {
+    if wordish(prev) && wordish(next) && (prev.is_some_and(latinish) || next.is_some_and(latinish))
+    {
         hidden.push(HiddenMark {
             kind: HiddenKind::InvisibleInWord,
             start,
@@ -664,7 +667,18 @@ const BYTE_CLASS: [u8; 256] = {
         }
         if matches!(
             b,
-            b' ' | b'\t' | b'\n' | b'\r' | b'.' | b'-' | b'_' | b'*' | b'|' | b'/' | b',' | b'+' | b'~'
+            b' ' | b'\t'
+                | b'\n'
+                | b'\r'
+                | b'.'
+                | b'-'
+                | b'_'
+                | b'*'
+                | b'|'
+                | b'/'
+                | b','
+                | b'+'
+                | b'~'
         ) {
             c |= 8;
         }
@@ -852,15 +866,16 @@ fn spaced_runs(text: &str) -> Vec<SpacedRun> {
         }
         current.clear();
     };
-    let mut end_token = |token_start: usize,
-                         token_end: usize,
-                         token_chars: usize,
-                         gap: usize,
-                         gap_ok: bool,
-                         current: &mut Vec<(usize, usize)>,
-                         runs: &mut Vec<SpacedRun>| {
+    let end_token = |token_start: usize,
+                     token_end: usize,
+                     token_chars: usize,
+                     gap: usize,
+                     gap_ok: bool,
+                     current: &mut Vec<(usize, usize)>,
+                     runs: &mut Vec<SpacedRun>| {
         if token_chars == 1 {
-            if !current.is_empty() && !(gap_ok && (1..=MAX_SPACED_GAP).contains(&gap)) {
+            let continues_run = gap_ok && (1..=MAX_SPACED_GAP).contains(&gap);
+            if !continues_run && !current.is_empty() {
                 flush(current, runs);
             }
             current.push((token_start, token_end));

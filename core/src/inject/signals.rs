@@ -155,14 +155,40 @@ const fn neg(
 }
 
 const OVERRIDE_VERB_KEYS: &[&str] = &[
-    "ignor", "disregard", "forget", "overrid", "bypass", "skip", "abandon", "discard", "dismiss",
-    "neglect", "set aside", "throw away", "follow",
+    "ignor",
+    "disregard",
+    "forget",
+    "overrid",
+    "bypass",
+    "skip",
+    "abandon",
+    "discard",
+    "dismiss",
+    "neglect",
+    "set aside",
+    "throw away",
+    "follow",
 ];
 
 const EN_SENSITIVE_PATHS: &[&str] = &[
-    ".ssh", "id_rsa", "id_ed25519", "id_ecdsa", "id_dsa", ".aws", "/etc/passwd", "/etc/shadow",
-    ".env", ".netrc", ".git-credentials", ".npmrc", ".pypirc", ".kube", ".docker", ".gnupg",
-    "mcp.json", "claude_desktop_config",
+    ".ssh",
+    "id_rsa",
+    "id_ed25519",
+    "id_ecdsa",
+    "id_dsa",
+    ".aws",
+    "/etc/passwd",
+    "/etc/shadow",
+    ".env",
+    ".netrc",
+    ".git-credentials",
+    ".npmrc",
+    ".pypirc",
+    ".kube",
+    ".docker",
+    ".gnupg",
+    "mcp.json",
+    "claude_desktop_config",
 ];
 
 pub(crate) static RULES: &[Rule] = &[
@@ -778,7 +804,10 @@ mod tests {
             expand(r"\bignore all", false),
             format!(r"(?-u:\b)ignore{NON_WORD}+all")
         );
-        assert_eq!(expand(r"\bignore all", true), format!("ignore{NON_WORD}*all"));
+        assert_eq!(
+            expand(r"\bignore all", true),
+            format!("ignore{NON_WORD}*all")
+        );
         assert_eq!(expand(r"[\w.]", false), format!("[{WORD}.]"));
     }
 
