@@ -1,14 +1,27 @@
-//! Prints the injection report and the normalised view for each argument.
+//! Prints the injection report for each argument, or with `--jsonl FILE` the score of every
+//! line's `text` field (for eyeballing a corpus).
 fn main() {
-    let t = std::time::Instant::now();
     let d = sluice_core::InjectionDetector::new();
-    eprintln!("detector built in {:?}", t.elapsed());
-    for arg in std::env::args().skip(1) {
-        let t = std::time::Instant::now();
-        let r = d.analyze(&arg);
-        eprintln!("analyzed in {:?}", t.elapsed());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, path] = args.as_slice()
+        && flag == "--jsonl"
+    {
+        let raw = std::fs::read_to_string(path).unwrap_or_default();
+        for line in raw.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            let text = v.get("text").and_then(|t| t.as_str()).unwrap_or_default();
+            let r = d.analyze(text);
+            let names: Vec<&str> = r.signals.iter().map(|s| s.name).collect();
+            println!(
+                "{:.2} {} {names:?}",
+                r.score,
+                v.get("label").unwrap_or(&serde_json::Value::Null)
+            );
+        }
+        return;
+    }
+    for arg in &args {
+        let r = d.analyze(arg);
         println!("{:.2} {:?}", r.score, r.signals);
-        let n = sluice_core::inject::normalize::normalize(&arg);
-        println!("view: {:?}", n.view.text());
     }
 }
