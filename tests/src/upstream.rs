@@ -13,7 +13,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -149,6 +149,29 @@ pub struct Script {
     /// Stop after this many body bytes until the test calls [`ScriptHandle::release`].
     pub pause_after: Option<usize>,
     pub status: u16,
+    /// Records when each write is handed to the connection, for latency measurements.
+    pub send_clock: Option<SendClock>,
+}
+
+/// The instants at which the mock handed each body write to its connection, in order.
+///
+/// Cloning shares the record: the benchmark keeps one clone, the script carries another.
+#[derive(Clone, Debug, Default)]
+pub struct SendClock(Arc<Mutex<Vec<Instant>>>);
+
+impl SendClock {
+    pub fn new() -> SendClock {
+        SendClock::default()
+    }
+
+    fn stamp(&self) {
+        lock(&self.0).push(Instant::now());
+    }
+
+    /// The instants recorded so far.
+    pub fn instants(&self) -> Vec<Instant> {
+        lock(&self.0).clone()
+    }
 }
 
 impl Default for Script {
@@ -160,6 +183,7 @@ impl Default for Script {
             gzip: false,
             pause_after: None,
             status: 200,
+            send_clock: None,
         }
     }
 }
@@ -199,6 +223,11 @@ impl Script {
 
     pub fn pause_after(mut self, bytes: usize) -> Script {
         self.pause_after = Some(bytes);
+        self
+    }
+
+    pub fn send_clock(mut self, clock: SendClock) -> Script {
+        self.send_clock = Some(clock);
         self
     }
 }
@@ -527,6 +556,7 @@ async fn handle(
         script.gap,
         script.pause_after,
         pause,
+        script.send_clock.clone(),
     ));
     Ok(resp)
 }
@@ -537,7 +567,13 @@ async fn write_body(
     gap: Duration,
     pause_after: Option<usize>,
     pause: Option<watch::Sender<u8>>,
+    clock: Option<SendClock>,
 ) {
+    let stamp = || {
+        if let Some(c) = &clock {
+            c.stamp();
+        }
+    };
     let mut sent = 0usize;
     let mut paused = false;
     for (i, chunk) in chunks.into_iter().enumerate() {
@@ -550,8 +586,11 @@ async fn write_body(
         {
             let head_len = limit.saturating_sub(sent);
             let tail = chunk.split_off(head_len);
-            if !chunk.is_empty() && tx.send(Ok(Frame::data(Bytes::from(chunk)))).await.is_err() {
-                return;
+            if !chunk.is_empty() {
+                stamp();
+                if tx.send(Ok(Frame::data(Bytes::from(chunk)))).await.is_err() {
+                    return;
+                }
             }
             sent += head_len;
             paused = true;
@@ -577,6 +616,7 @@ async fn write_body(
             continue;
         }
         sent += chunk.len();
+        stamp();
         if tx.send(Ok(Frame::data(Bytes::from(chunk)))).await.is_err() {
             return;
         }
@@ -761,6 +801,42 @@ mod tests {
                 .iter()
                 .filter(|&&b| b == b'\n')
                 .count()
+        );
+    }
+
+    #[test]
+    fn send_clock_stamps_every_write_in_order() {
+        let mock = MockUpstream::start().unwrap_or_else(|e| panic!("{e}"));
+        let clock = SendClock::new();
+        let tokens = synthetic_tokens(5);
+        let handle = mock.register(
+            Script::deltas(&tokens)
+                .gap(Duration::from_millis(2))
+                .send_clock(clock.clone()),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let req = crate::scenario::api_request(ApiShape::OpenAiChat, "hi", true)
+            .headers([handle.header()]);
+        let resp = rt
+            .block_on(crate::client::send(
+                mock.addr(),
+                &req,
+                Duration::from_secs(20),
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resp.end, crate::client::BodyEnd::Complete);
+        let stamps = clock.instants();
+        // Role, one event per token, finish, [DONE].
+        assert_eq!(stamps.len(), tokens.len() + 3);
+        assert!(stamps.windows(2).all(|w| w.first() <= w.last()));
+        assert!(
+            resp.chunks
+                .last()
+                .zip(stamps.last())
+                .is_some_and(|(c, s)| c.at >= *s)
         );
     }
 

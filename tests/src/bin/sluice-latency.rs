@@ -1,0 +1,305 @@
+//! `sluice-latency`: what Sluice adds to streamed LLM answers, measured through real Envoy.
+//!
+//! One run starts Envoy alone and Envoy with each Sluice mode side by side, each in front of
+//! an in-process mock provider, and streams N concurrent chat completions through each. The
+//! mock stamps every token's write and the client stamps every token's arrival, so the
+//! figure is the delay a user feels, holdback included, and the comparison with Envoy alone
+//! is made under the same load in the same run. Prints a markdown report on stdout and
+//! progress on stderr. A benchmark, not a test: nothing here asserts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+
+use sluice_e2e::harness::{self, Mode, Stack, StackOptions};
+use sluice_e2e::latency::report::{self, Memory, Pooled, RunContext, mode_name};
+use sluice_e2e::latency::run::{self, RunResult, RunSpec};
+use sluice_e2e::latency::{procfs, stats};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+enum ModeArg {
+    Plain,
+    ExtProc,
+    ExtProcUnix,
+    Wasm,
+}
+
+impl ModeArg {
+    fn mode(self) -> Mode {
+        match self {
+            ModeArg::Plain => Mode::Plain,
+            ModeArg::ExtProc => Mode::ExtProc,
+            ModeArg::ExtProcUnix => Mode::ExtProcUnix,
+            ModeArg::Wasm => Mode::Wasm,
+        }
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sluice-latency",
+    about = "Per-token delivery delay, time to first token and memory per stream: Envoy alone vs. Envoy + Sluice",
+    long_about = "Binaries come from SLUICE_ENVOY, SLUICE_BIN and SLUICE_WASM (see docs/testing.md). \
+                  The markdown report goes to stdout, progress to stderr."
+)]
+struct Args {
+    /// Concurrent streams per run; one section per value.
+    #[arg(long, value_delimiter = ',', default_value = "64,256")]
+    streams: Vec<usize>,
+    /// Tokens per stream.
+    #[arg(long, default_value_t = 100)]
+    tokens: usize,
+    /// Tokens per second per stream.
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Measured rounds; each round runs every mode at every stream count once.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Modes besides Envoy alone, which always runs as the baseline.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ext-proc,ext-proc-unix,wasm"
+    )]
+    modes: Vec<ModeArg>,
+    /// Policy file (JSON) for sluice serve and the wasm plugin; default: built-in policy.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Tokens per stream in the warm-up runs (which also give the memory figures).
+    #[arg(long, default_value_t = 30)]
+    warmup_tokens: usize,
+    /// Pause between runs, letting closed connections settle (ms).
+    #[arg(long, default_value_t = 300)]
+    settle_ms: u64,
+    /// Give up after this many seconds in all.
+    #[arg(long, default_value_t = 900)]
+    max_seconds: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.streams.is_empty() || args.streams.contains(&0) {
+        bail!("--streams needs positive counts");
+    }
+    if args.tokens == 0 || args.rounds == 0 || args.warmup_tokens < 4 {
+        bail!("--tokens and --rounds must be positive, --warmup-tokens at least 4");
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= 10_000.0) {
+        bail!("--rate must be in (0, 10000] tokens/s");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("latency-client")
+        .enable_all()
+        .build()
+        .context("starting the client runtime")?;
+    let limit = Duration::from_secs(args.max_seconds);
+    match runtime.block_on(async { tokio::time::timeout(limit, benchmark(&args)).await }) {
+        Ok(result) => result,
+        Err(_) => bail!("the benchmark did not finish within {limit:?} (--max-seconds)"),
+    }
+}
+
+async fn benchmark(args: &Args) -> anyhow::Result<()> {
+    let began = Instant::now();
+    let load_start = procfs::load_average();
+    let gap = Duration::from_secs_f64(1.0 / args.rate);
+    let mut modes = vec![Mode::Plain];
+    let mut chosen = args.modes.clone();
+    chosen.sort();
+    chosen.dedup();
+    modes.extend(
+        chosen
+            .iter()
+            .map(|m| m.mode())
+            .filter(|m| *m != Mode::Plain),
+    );
+    let mut counts = args.streams.clone();
+    counts.sort_unstable();
+    counts.dedup();
+
+    let options = StackOptions {
+        policy_json: match &args.policy {
+            Some(p) => Some(
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            ),
+            None => None,
+        },
+        ..StackOptions::default()
+    };
+    let mut stacks = Vec::new();
+    for &mode in &modes {
+        eprintln!("starting {}", mode_name(mode));
+        let stack = Stack::start(mode, options.clone())
+            .await
+            .with_context(|| format!("starting the {mode:?} stack"))?;
+        stacks.push(stack);
+    }
+
+    // Warm-up, fewer streams first: connection pools, the gRPC stream to sluice, V8's
+    // compiled module. Each first run at a stream count gives that count's memory figure.
+    let mut memory = Vec::new();
+    for stack in &stacks {
+        let prime = run::run(
+            stack,
+            RunSpec {
+                streams: 1,
+                tokens: 4,
+                gap,
+            },
+        )
+        .await;
+        fail_on_errors("priming", &prime)?;
+    }
+    for &n in &counts {
+        for stack in &stacks {
+            eprintln!("warm-up: {} with {n} streams", mode_name(stack.mode));
+            let warm = run::run(
+                stack,
+                RunSpec {
+                    streams: n,
+                    tokens: args.warmup_tokens,
+                    gap,
+                },
+            )
+            .await;
+            fail_on_errors("warm-up", &warm)?;
+            memory.push(Memory {
+                mode: stack.mode,
+                streams: n,
+                idle: warm.idle,
+                open: warm.midway,
+            });
+            settle(args).await;
+        }
+    }
+
+    let mut results: BTreeMap<(usize, usize), Vec<RunResult>> = BTreeMap::new();
+    for round in 0..args.rounds {
+        for &n in &counts {
+            // Rotate the order so no mode always runs right after the same neighbour.
+            for k in 0..stacks.len() {
+                let index = (k + round) % stacks.len();
+                let Some(stack) = stacks.get(index) else {
+                    continue;
+                };
+                eprintln!(
+                    "round {}/{}: {} with {n} streams (load {})",
+                    round + 1,
+                    args.rounds,
+                    mode_name(stack.mode),
+                    procfs::load_average()
+                );
+                let result = run::run(
+                    stack,
+                    RunSpec {
+                        streams: n,
+                        tokens: args.tokens,
+                        gap,
+                    },
+                )
+                .await;
+                if !result.failures.is_empty() {
+                    eprintln!(
+                        "  {} of {n} streams failed, first: {}\n{}",
+                        result.failures.len(),
+                        result.failures.first().map_or("", String::as_str),
+                        stack.context()
+                    );
+                }
+                if let Some(s) = stats::summarize(
+                    result
+                        .timings
+                        .iter()
+                        .flat_map(|t| t.tokens.iter().map(|x| x.delay))
+                        .collect(),
+                ) {
+                    eprintln!(
+                        "  token delay p50 {} ms, p99 {} ms ({:.1} s)",
+                        stats::ms(s.p50),
+                        stats::ms(s.p99),
+                        result.wall.as_secs_f64()
+                    );
+                }
+                results.entry((n, index)).or_default().push(result);
+                settle(args).await;
+            }
+        }
+    }
+
+    let mut pooled = Vec::new();
+    for &n in &counts {
+        for (index, stack) in stacks.iter().enumerate() {
+            let runs: Vec<&RunResult> = results
+                .get(&(n, index))
+                .map(|v| v.iter().collect())
+                .unwrap_or_default();
+            pooled.push(Pooled::from_runs(stack.mode, n, &runs));
+        }
+    }
+    drop(stacks);
+
+    let since_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let ctx = RunContext {
+        date: report::utc_date(since_epoch),
+        machine: procfs::machine(),
+        load_start,
+        load_end: procfs::load_average(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        envoy: envoy_version(),
+        sluice: describe(harness::sluice_binary().ok()),
+        wasm: describe(harness::wasm_module().ok()),
+        tokens: args.tokens,
+        rate: args.rate,
+        rounds: args.rounds,
+        elapsed: began.elapsed(),
+    };
+    print!("{}", report::render(&ctx, &pooled, &memory, &counts));
+    Ok(())
+}
+
+/// A warm-up that fails means the stack is broken: measuring it would mislead.
+fn fail_on_errors(what: &str, result: &RunResult) -> anyhow::Result<()> {
+    match result.failures.first() {
+        None => Ok(()),
+        Some(first) => bail!(
+            "{what} through {} failed for {} of {} streams; first: {first}",
+            mode_name(result.mode),
+            result.failures.len(),
+            result.spec.streams
+        ),
+    }
+}
+
+async fn settle(args: &Args) {
+    tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
+}
+
+fn describe(path: Option<PathBuf>) -> String {
+    path.map_or_else(|| "–".to_owned(), |p| p.display().to_string())
+}
+
+fn envoy_version() -> String {
+    let Ok(bin) = harness::envoy_binary() else {
+        return "unknown".to_owned();
+    };
+    Command::new(&bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .find(|w| {
+                    w.contains('/') && w.chars().next().is_some_and(|c| c.is_ascii_hexdigit())
+                })
+                .and_then(|w| w.split('/').nth(1).map(str::to_owned))
+        })
+        .unwrap_or_else(|| bin.display().to_string())
+}
