@@ -92,6 +92,15 @@ fn decode_sub_run(text: &[u8], s: usize, data_end: usize, end: usize, out: &mut 
             return;
         }
     }
+    // Base64 of text mixes cases (or digits) within a few characters; a plain word is not
+    // worth decoding.
+    // (every fourth character of base64 over ASCII is an upper-case letter, mostly).
+    let upper = data.iter().filter(|b| b.is_ascii_uppercase()).count();
+    let lower = data.iter().any(u8::is_ascii_lowercase);
+    let digit = data.iter().any(u8::is_ascii_digit);
+    if !(upper >= 2 && (lower || digit)) {
+        return;
+    }
     let url = data.iter().any(|b| matches!(b, b'-' | b'_'));
     let (engine, encoding) = if url {
         (&URL_SAFE, Encoding::Base64Url)
@@ -103,11 +112,42 @@ fn decode_sub_run(text: &[u8], s: usize, data_end: usize, end: usize, out: &mut 
         let Some(chunk) = data.get(skip..) else { break };
         let usable = chunk.len() - usize::from(chunk.len() % 4 == 1);
         let Some(chunk) = chunk.get(..usable) else { break };
+        if !first_quad_is_text(chunk, url) {
+            continue;
+        }
         if let Some(decoded) = engine.decode(chunk).ok().and_then(readable) {
             out.push(Decoded { text: decoded, encoding, start: s, end, map: None });
             return;
         }
     }
+}
+
+fn b64_val(b: u8, url: bool) -> Option<u32> {
+    Some(u32::from(match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'+' if !url => 62,
+        b'/' if !url => 63,
+        b'-' if url => 62,
+        b'_' if url => 63,
+        _ => return None,
+    }))
+}
+
+/// Decodes the first three bytes without allocating and rejects binary early.
+fn first_quad_is_text(chunk: &[u8], url: bool) -> bool {
+    let Some(quad) = chunk.get(..4) else { return false };
+    let mut v = 0u32;
+    for &b in quad {
+        match b64_val(b, url) {
+            Some(x) => v = v << 6 | x,
+            None => return false,
+        }
+    }
+    [v >> 16, (v >> 8) & 0xff, v & 0xff]
+        .iter()
+        .all(|&b| b >= 0x20 && b != 0x7f || matches!(b, 0x09 | 0x0a | 0x0d) || b >= 0x80)
 }
 
 fn hex_val(b: u8) -> Option<u8> {

@@ -111,7 +111,6 @@ pub struct Scanner {
     token_gate: Option<Gate>,
     assignment_gate: Option<Gate>,
     anywhere_gate: Option<Gate>,
-    numeric: meta::Regex,
     viability: viable::Viability,
 }
 
@@ -207,7 +206,6 @@ impl Scanner {
             },
             false,
         )?;
-        let numeric = compile("numeric", pii::NUMERIC_PATTERN)?;
         let viability = viable::Viability::new(options)?;
         Ok(Scanner {
             options: options.clone(),
@@ -215,7 +213,6 @@ impl Scanner {
             token_gate,
             assignment_gate,
             anywhere_gate,
-            numeric,
             viability,
         })
     }
@@ -296,7 +293,7 @@ impl Scanner {
             || self.options.iban
             || self.options.ip_address
         {
-            pii::find_numeric(bytes, &self.options, &self.numeric, &mut |h| hits.push(h));
+            pii::find_numeric(bytes, &self.options, &mut |h| hits.push(h));
         }
         if decoders {
             decode::percent_regions(bytes, &mut decoded);
@@ -500,12 +497,12 @@ fn merge(hits: &mut Vec<Hit>) {
             .skip(i.saturating_sub(64))
             .take(129);
         let shadowed = near.into_iter().any(|(j, o)| {
-            if i == j {
+            if i == j || !overlaps(h, o) {
                 return false;
             }
             let same_span = o.start == h.start && o.end == h.end;
             (same_span && j < i)
-                || (h.generic && !o.generic && overlaps(h, o))
+                || (h.generic && !o.generic)
                 || (o.rule == h.rule && o.start <= h.start && h.end <= o.end && !same_span)
         });
         if !shadowed {

@@ -3,7 +3,6 @@
 //! no regex ever runs over prose.
 
 use memchr::memchr_iter;
-use regex_automata::{Anchored, Input, meta};
 
 use super::gate::{is_word, next_digit};
 use super::validate;
@@ -82,12 +81,7 @@ fn in_uri_authority(text: &[u8], local_start: usize) -> bool {
 }
 
 /// Digit-triggered families: cards, SSNs, phones, IBANs, IP addresses.
-pub fn find_numeric(
-    text: &[u8],
-    options: &DetectorOptions,
-    numeric: &meta::Regex,
-    push: &mut impl FnMut(Hit),
-) {
+pub fn find_numeric(text: &[u8], options: &DetectorOptions, push: &mut impl FnMut(Hit)) {
     let mut i = 0;
     while let Some(d) = next_digit(text, i) {
         i = d + 1;
@@ -111,100 +105,135 @@ pub fn find_numeric(
             }
             continue;
         }
-        let input = Input::new(text).span(start..text.len()).anchored(Anchored::Yes);
-        let Some(m) = numeric.search(&input) else {
-            continue;
-        };
-        let end = m.end();
-        i = i.max(end);
-        if text.get(end).is_some_and(|&b| is_word(b)) {
+        let span = parse_numeric(text, start);
+        i = i.max(span.end);
+        if text.get(span.end).is_some_and(|&b| is_word(b)) {
             while text.get(i).is_some_and(|&b| is_word(b)) {
                 i += 1;
             }
             continue;
         }
-        classify_numeric(text, start, end, options, push);
+        if span.total >= 7 || (options.ip_address && span.count == 4) {
+            classify_numeric(text, start, &span, options, push);
+        }
     }
 }
 
+#[derive(Clone, Copy, Default)]
 struct Group {
     start: usize,
     end: usize,
-    /// The separator bytes between the previous group and this one.
+    /// The separator between the previous group and this one (`)` for `) ` and ` (`).
     sep: u8,
+}
+
+const MAX_GROUPS: usize = 13;
+
+struct NumericSpan {
+    end: usize,
+    groups: [Group; MAX_GROUPS],
+    count: usize,
+    total: usize,
+}
+
+impl NumericSpan {
+    fn groups(&self) -> &[Group] {
+        self.groups.get(..self.count).unwrap_or_default()
+    }
+}
+
+/// Hand-written matcher for exactly [`NUMERIC_PATTERN`], anchored at `start` (which holds a
+/// digit, `+` or `(` followed by a digit), greedy like the regex.
+fn parse_numeric(text: &[u8], start: usize) -> NumericSpan {
+    let digit = |k: usize| text.get(k).is_some_and(u8::is_ascii_digit);
+    let mut span = NumericSpan { end: start, groups: [Group::default(); MAX_GROUPS], count: 0, total: 0 };
+    let mut k = start;
+    if matches!(text.get(k), Some(b'+' | b'(')) {
+        k += 1;
+    }
+    let mut sep = 0u8;
+    loop {
+        let gs = k;
+        while digit(k) {
+            k += 1;
+        }
+        if let Some(g) = span.groups.get_mut(span.count) {
+            *g = Group { start: gs, end: k, sep };
+        }
+        span.count += 1;
+        span.total += k - gs;
+        span.end = k;
+        if span.count >= MAX_GROUPS {
+            break;
+        }
+        // One separator, then digits.
+        let next = match text.get(k) {
+            Some(&b @ (b' ' | b'.' | b'/' | b'-')) if digit(k + 1) => Some((b, k + 1)),
+            Some(b')') if text.get(k + 1) == Some(&b' ') && digit(k + 2) => Some((b')', k + 2)),
+            Some(b')') if digit(k + 1) => Some((b')', k + 1)),
+            Some(b' ') if text.get(k + 1) == Some(&b'(') && digit(k + 2) => Some((b')', k + 2)),
+            Some(b'(') if digit(k + 1) => Some((b')', k + 1)),
+            _ => None,
+        };
+        match next {
+            Some((b, at)) => {
+                sep = b;
+                k = at;
+            }
+            None => break,
+        }
+    }
+    if text.get(span.end) == Some(&b')') {
+        span.end += 1;
+    }
+    span
 }
 
 fn classify_numeric(
     text: &[u8],
     start: usize,
-    end: usize,
+    span: &NumericSpan,
     options: &DetectorOptions,
     push: &mut impl FnMut(Hit),
 ) {
-    let span = text.get(start..end).unwrap_or_default();
-    let mut groups: Vec<Group> = Vec::new();
-    let mut k = 0;
-    let mut sep = 0u8;
-    while k < span.len() {
-        if span.get(k).is_some_and(u8::is_ascii_digit) {
-            let gs = k;
-            while span.get(k).is_some_and(u8::is_ascii_digit) {
-                k += 1;
-            }
-            groups.push(Group { start: start + gs, end: start + k, sep });
-            sep = 0;
-        } else {
-            if let Some(&b) = span.get(k) {
-                // Keep the most telling separator: parentheses, then the last one seen.
-                if sep != b'(' && sep != b')' {
-                    sep = b;
-                }
-            }
-            k += 1;
-        }
-    }
-    let plus = span.first() == Some(&b'+');
-    let paren = span.first() == Some(&b'(');
-    let lens: Vec<usize> = groups.iter().map(|g| g.end - g.start).collect();
-    let total: usize = lens.iter().sum();
-    let digits_of = |a: usize, b: usize| -> Vec<u8> {
-        groups
-            .get(a..b)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|g| text.get(g.start..g.end).unwrap_or_default().iter().copied())
-            .collect()
-    };
+    let end = span.end;
+    let groups = span.groups();
+    let len = |i: usize| groups.get(i).map_or(0, |g| g.end - g.start);
+    let sep = |i: usize| groups.get(i).map_or(0, |g| g.sep);
+    let shape = |want: &[usize]| groups.len() == want.len() && want.iter().enumerate().all(|(i, &n)| len(i) == n);
+    let plus = text.get(start) == Some(&b'+');
+    let paren = text.get(start) == Some(&b'(');
+    let total = span.total;
 
     if options.us_ssn
         && !plus
         && !paren
-        && lens == [3, 2, 4]
-        && groups.iter().skip(1).all(|g| g.sep == b'-')
-        && ssn_ok(text, &groups, 0)
+        && shape(&[3, 2, 4])
+        && sep(1) == b'-'
+        && sep(2) == b'-'
+        && ssn_ok(text, groups, 0)
     {
         push(Hit::new("us-ssn", Category::Pii, start, end, true));
         return;
     }
     if options.phone {
-        let national = (lens == [3, 3, 4]
-            && (paren
-                || (groups.get(1).map(|g| g.sep) == groups.get(2).map(|g| g.sep)
-                    && matches!(groups.get(1).map(|g| g.sep), Some(b'-' | b'.' | b' ')))))
-            && text.get(groups.first().map_or(0, |g| g.start)).is_some_and(|&b| b >= b'2');
+        let first_digit = groups.first().and_then(|g| text.get(g.start)).copied().unwrap_or(b'0');
+        let national = shape(&[3, 3, 4])
+            && first_digit >= b'2'
+            && (paren || (sep(1) == sep(2) && matches!(sep(1), b'-' | b'.' | b' ')));
         let international = plus
             && (8..=15).contains(&total)
-            && (lens.len() >= 2 || total >= 10)
-            && lens.first().is_some_and(|&n| (1..=3).contains(&n) || lens.len() == 1);
+            && (groups.len() >= 2 || total >= 10)
+            && ((1..=3).contains(&len(0)) || groups.len() == 1);
         // National numbers with a trunk `0` and a non-zero area code: `020 7946 0958`.
         let trunk = !plus
             && !paren
-            && text.get(start) == Some(&b'0')
+            && first_digit == b'0'
             && text.get(start + 1).is_some_and(|&b| b != b'0')
             && (10..=11).contains(&total)
-            && (2..=5).contains(&lens.len())
-            && lens.iter().all(|&n| (2..=5).contains(&n))
-            && groups.iter().skip(1).all(|g| matches!(g.sep, b' ' | b'-'));
+            && (2..=5).contains(&groups.len())
+            && (0..groups.len()).all(|i| (2..=5).contains(&len(i)))
+            && (1..groups.len()).all(|i| matches!(sep(i), b' ' | b'-'));
         if national || international || trunk {
             push(Hit::new("phone", Category::Pii, start, end, false));
             return;
@@ -214,8 +243,8 @@ fn classify_numeric(
         return;
     }
     if options.ip_address
-        && lens.len() == 4
-        && groups.iter().skip(1).all(|g| g.sep == b'.')
+        && groups.len() == 4
+        && (1..4).all(|i| sep(i) == b'.')
         && groups.iter().all(|g| {
             let s = text.get(g.start..g.end).unwrap_or_default();
             s.len() <= 3 && s.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0')) <= 255
@@ -228,39 +257,36 @@ fn classify_numeric(
     for a in 0..groups.len() {
         let mut count = 0;
         for b in a..groups.len() {
-            count += lens.get(b).copied().unwrap_or(0);
-            if b > a && groups.get(b).map(|g| g.sep) != groups.get(a + 1).map(|g| g.sep) {
+            count += len(b);
+            if b > a && (sep(b) != sep(a + 1) || !matches!(sep(b), b' ' | b'-')) {
                 break;
-            }
-            if b > a && !matches!(groups.get(b).map(|g| g.sep), Some(b' ' | b'-')) {
-                break;
-            }
-            let (gs, ge) = match (groups.get(a), groups.get(b)) {
-                (Some(x), Some(y)) => (x.start, y.end),
-                _ => break,
-            };
-            if options.us_ssn
-                && b == a + 2
-                && lens.get(a..=b) == Some(&[3, 2, 4][..])
-                && ssn_ok(text, &groups, a)
-            {
-                push(Hit::new("us-ssn", Category::Pii, gs, ge, true));
-                return;
-            }
-            if options.payment_card
-                && (13..=19).contains(&count)
-                && (a == b || lens.get(a..=b).is_some_and(|l| l.iter().all(|&n| n >= 3)))
-            {
-                let digits = digits_of(a, b + 1);
-                if validate::card_issuer_plausible(&digits)
-                    && validate::luhn(std::str::from_utf8(&digits).unwrap_or(""))
-                {
-                    push(Hit::new("credit-card", Category::Pii, gs, ge, true));
-                    return;
-                }
             }
             if count > 19 {
                 break;
+            }
+            let (Some(ga), Some(gb)) = (groups.get(a), groups.get(b)) else { break };
+            if options.us_ssn && b == a + 2 && len(a) == 3 && len(a + 1) == 2 && len(b) == 4 && ssn_ok(text, groups, a) {
+                push(Hit::new("us-ssn", Category::Pii, ga.start, gb.end, true));
+                return;
+            }
+            if options.payment_card && (13..=19).contains(&count) && (a == b || (a..=b).all(|i| len(i) >= 3)) {
+                let mut digits = [0u8; 19];
+                let mut n = 0;
+                for g in groups.get(a..=b).unwrap_or_default() {
+                    for &c in text.get(g.start..g.end).unwrap_or_default() {
+                        if let Some(slot) = digits.get_mut(n) {
+                            *slot = c;
+                            n += 1;
+                        }
+                    }
+                }
+                let digits = digits.get(..n).unwrap_or_default();
+                if validate::card_issuer_plausible(digits)
+                    && validate::luhn(std::str::from_utf8(digits).unwrap_or(""))
+                {
+                    push(Hit::new("credit-card", Category::Pii, ga.start, gb.end, true));
+                    return;
+                }
             }
         }
     }
