@@ -47,6 +47,22 @@ fn visible_mask(block: &[u8]) -> u64 {
 
 /// Bit `j` set when bits `j .. j + min` of `m` are all set.
 fn runs_at_least(m: u64, min: usize) -> u64 {
+    // The two lengths in use get constant shifts.
+    match min {
+        12 => {
+            let d2 = m & (m >> 1);
+            let d4 = d2 & (d2 >> 2);
+            let d8 = d4 & (d4 >> 4);
+            return d8 & (d4 >> 8);
+        }
+        16 => {
+            let d2 = m & (m >> 1);
+            let d4 = d2 & (d2 >> 2);
+            let d8 = d4 & (d4 >> 4);
+            return d8 & (d8 >> 8);
+        }
+        _ => {}
+    }
     let mut d = m;
     let mut have = 1;
     while have < min {
