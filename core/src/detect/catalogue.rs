@@ -125,7 +125,7 @@ pub static RULES: &[Rule] = &[
     r("google-oauth-client-secret", Token(&["GOCSPX-"]), concat!(r"\b(GOCSPX-[A-Za-z0-9_-]{28})", tokend!()), C::None, 3.0),
     r("google-oauth-access-token", Token(&["ya29."]), concat!(r"\b(ya29\.[0-9A-Za-z_-]{30,})", tokend!()), C::None, 3.5),
     r("azure-storage-key", Token(&["AccountKey="]), concat!(r"AccountKey=([A-Za-z0-9+/]{86}==)", b64end!()), C::None, 4.0),
-    r("azure-sas-token", Token(&["sig="]), r"\bsv=[0-9]{4}-[0-9]{2}-[0-9]{2}&[A-Za-z0-9%&=:._-]{0,300}?sig=([A-Za-z0-9%+/=]{40,120})", C::None, 3.5),
+    r("azure-sas-token", Token(&["sig="]), concat!(r"\bsig=([A-Za-z0-9%+/]{43,120}(?:=|%3[Dd]){0,2})", b64end!()), C::None, 3.5),
     r("azure-ad-client-secret", Token(&["Q~"]), concat!(r"\b([A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})", r"(?:[^A-Za-z0-9_~.-]|$)"), C::None, 3.5),
     r("azure-openai-key", Assignment(&["azure_openai", "azure-openai", "azureopenai"]), r"([a-f0-9]{32})\b", C::None, 3.0),
     r("alibaba-access-key-id", Token(&["LTAI"]), r"\b(LTAI[A-Za-z0-9]{20})\b", C::None, 3.0),
@@ -226,7 +226,7 @@ pub static RULES: &[Rule] = &[
     r("private-key", Anywhere(&["-----BEGIN"]),
         r"(-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s\\:,._-]*?-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\r\n\\:,._-]{40,}))",
         C::PemBody, 0.0),
-    r("putty-private-key", Anywhere(&["PuTTY-User-Key-File-"]), r"(PuTTY-User-Key-File-[0-9]: [^\r\n]{3,40}\r?\n(?:[A-Za-z-]+: [^\r\n]{0,200}\r?\n){0,20}Private-Lines: [0-9]+)", C::None, 0.0),
+    r("putty-private-key", Anywhere(&["PuTTY-User-Key-File-"]), r"(PuTTY-User-Key-File-[0-9]: [^\r\n]{3,40}\r?\n(?:[^\r\n]{0,200}\r?\n){0,64}?Private-Lines: [0-9]+)", C::None, 0.0),
     r("age-secret-key", Token(&["AGE-SECRET-KEY-1"]), r"\b(AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58})\b", C::Bech32, 0.0),
     r("jwt", Token(&["eyJ"]), concat!(r"\b(eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{0,})", tokend!()), C::Jwt, 0.0),
     // ---- connection strings ------------------------------------------------------------------

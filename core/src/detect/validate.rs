@@ -216,6 +216,12 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "<", ">", "...", "${", "{{", "$(", "%(", "****", "••", "notreal", "not_real", "foobar",
 ];
 
+/// Whole values that are defaults or stand-ins, never live secrets.
+const PLACEHOLDER_VALUES: &[&str] = &[
+    "password", "passwd", "pass", "pwd", "secret", "changeme", "admin", "root", "user",
+    "guest", "test", "postgres", "mysql", "redis", "letmein", "default", "token", "apikey",
+];
+
 /// Values an assignment often holds that are code, not secrets.
 const CODE_WORDS: &[&str] = &[
     "environ", "getenv", "process.env", "secrets.", "config.", "settings.", "os.", "env(",
@@ -227,6 +233,9 @@ const CODE_WORDS: &[&str] = &[
 /// or too few distinct characters.
 pub fn is_placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
+    if PLACEHOLDER_VALUES.contains(&lower.as_str()) {
+        return true;
+    }
     if PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w)) {
         return true;
     }
