@@ -16,7 +16,9 @@ use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::{Anchored, Input};
 
 use super::gate::{RUN_BYTE, is_word};
-use super::{BuildError, DetectorOptions, RULES, pii, rule_pattern, syntax_config};
+use super::{BuildError, Check, DetectorOptions, RULES, pii, rule_pattern, syntax_config};
+
+const PEM_HEADER: &str = r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----";
 
 /// How far back candidate starts are tried.
 const WINDOW: usize = 512;
@@ -37,7 +39,13 @@ impl Viability {
     pub fn new(options: &DetectorOptions) -> Result<Viability, BuildError> {
         let mut patterns: Vec<String> = Vec::new();
         if options.credentials {
-            patterns.extend(RULES.iter().map(rule_pattern));
+            // A PEM body admits spaces and letters, so as a DFA (which ignores laziness) it
+            // would stay alive over prose after the closing line: the automaton covers the
+            // header only, and `open_pem` holds an unclosed block.
+            patterns.extend(RULES.iter().map(|rule| match rule.check {
+                Check::PemBody => PEM_HEADER.to_string(),
+                _ => rule_pattern(rule),
+            }));
         }
         if options.email {
             patterns.push(pii::EMAIL_PATTERN.to_string());
