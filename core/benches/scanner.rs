@@ -53,12 +53,60 @@ fn prose() -> String {
 /// with no structured data in it.
 fn generated_prose() -> String {
     const WORDS: &[&str] = &[
-        "the", "model", "answered", "question", "about", "weather", "in", "a", "short", "and",
-        "friendly", "way", "because", "users", "prefer", "clear", "explanations", "of", "how",
-        "systems", "work", "together", "when", "they", "are", "deployed", "across", "several",
-        "regions", "with", "careful", "monitoring", "is", "important", "for", "reliability",
-        "teams", "should", "review", "their", "configuration", "before", "each", "release",
-        "it", "was", "not", "obvious", "that", "performance", "would", "improve", "so", "much",
+        "the",
+        "model",
+        "answered",
+        "question",
+        "about",
+        "weather",
+        "in",
+        "a",
+        "short",
+        "and",
+        "friendly",
+        "way",
+        "because",
+        "users",
+        "prefer",
+        "clear",
+        "explanations",
+        "of",
+        "how",
+        "systems",
+        "work",
+        "together",
+        "when",
+        "they",
+        "are",
+        "deployed",
+        "across",
+        "several",
+        "regions",
+        "with",
+        "careful",
+        "monitoring",
+        "is",
+        "important",
+        "for",
+        "reliability",
+        "teams",
+        "should",
+        "review",
+        "their",
+        "configuration",
+        "before",
+        "each",
+        "release",
+        "it",
+        "was",
+        "not",
+        "obvious",
+        "that",
+        "performance",
+        "would",
+        "improve",
+        "so",
+        "much",
     ];
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = || {
@@ -81,7 +129,13 @@ fn generated_prose() -> String {
             } else {
                 text.push_str(w);
             }
-            text.push(if i + 1 == n { '.' } else if next() % 11 == 0 { ',' } else { ' ' });
+            text.push(if i + 1 == n {
+                '.'
+            } else if next() % 11 == 0 {
+                ','
+            } else {
+                ' '
+            });
             if i + 1 == n {
                 text.push(' ');
             }
@@ -135,14 +189,26 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("viable_from");
     let tails = [
-        ("prose_ending_in_space", "The model answered the question about the weather. "),
-        ("prose_ending_in_word", "The model answered the question about the weath"),
+        (
+            "prose_ending_in_space",
+            "The model answered the question about the weather. ",
+        ),
+        (
+            "prose_ending_in_word",
+            "The model answered the question about the weath",
+        ),
         ("secret_prefix", "Sure, your key is AKIAIX6EA6QO"),
         ("assignment", "export AWS_SECRET_ACCESS_KEY=biufMdI8X2Y4rU"),
     ];
     for (name, tail) in tails {
-        let text = format!("{}{}", "Some earlier context that was already released. ".repeat(4), tail);
-        group.bench_function(name, |b| b.iter(|| black_box(scanner.viable_from(black_box(&text)))));
+        let text = format!(
+            "{}{}",
+            "Some earlier context that was already released. ".repeat(4),
+            tail
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(scanner.viable_from(black_box(&text))))
+        });
     }
     group.finish();
 }

@@ -23,14 +23,16 @@ fn corpus_dir() -> Option<PathBuf> {
         manifest.join("../../shared/corpus"),
         manifest.join("../../../shared/corpus"),
     ]
-        .into_iter()
-        .chain(std::env::var_os("SLUICE_CORPUS").map(PathBuf::from))
-        .find(|d| d.join("secrets-pii.jsonl").is_file())
+    .into_iter()
+    .chain(std::env::var_os("SLUICE_CORPUS").map(PathBuf::from))
+    .find(|d| d.join("secrets-pii.jsonl").is_file())
 }
 
 /// Python character offsets to byte offsets.
 fn byte_offset(text: &str, chars: usize) -> usize {
-    text.char_indices().nth(chars).map_or(text.len(), |(b, _)| b)
+    text.char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(b, _)| b)
 }
 
 fn load() -> Vec<Row> {
@@ -107,13 +109,22 @@ fn corpus_recall_and_false_positives() {
     let scanner = Scanner::new(&DetectorOptions::default()).expect("scanner builds");
     let positives: Vec<&Row> = rows.iter().filter(|r| r.positive).collect();
     let negatives: Vec<&Row> = rows.iter().filter(|r| !r.positive).collect();
-    assert!(positives.len() >= 100 && negatives.len() >= 50, "corpus looks truncated");
+    assert!(
+        positives.len() >= 100 && negatives.len() >= 50,
+        "corpus looks truncated"
+    );
 
     type Encoder = Box<dyn Fn(&str) -> String>;
     let variants: Vec<(&str, Encoder)> = vec![
         ("plain", Box::new(|s: &str| s.to_string())),
-        ("base64", Box::new(|s: &str| base64::engine::general_purpose::STANDARD.encode(s))),
-        ("base64url", Box::new(|s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s))),
+        (
+            "base64",
+            Box::new(|s: &str| base64::engine::general_purpose::STANDARD.encode(s)),
+        ),
+        (
+            "base64url",
+            Box::new(|s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)),
+        ),
         ("hex", Box::new(|s: &str| hex_encode(s))),
         ("percent", Box::new(|s: &str| percent_encode(s))),
     ];
@@ -126,8 +137,15 @@ fn corpus_recall_and_false_positives() {
             }
         }
         let recall = 1.0 - missed.len() as f64 / positives.len() as f64;
-        println!("recall[{name}] = {recall:.4} ({} of {} missed: {missed:?})", missed.len(), positives.len());
-        assert!(recall >= 0.95, "{name} recall {recall:.3} below 0.95; missed {missed:?}");
+        println!(
+            "recall[{name}] = {recall:.4} ({} of {} missed: {missed:?})",
+            missed.len(),
+            positives.len()
+        );
+        assert!(
+            recall >= 0.95,
+            "{name} recall {recall:.3} below 0.95; missed {missed:?}"
+        );
     }
 
     let mut flagged = Vec::new();
@@ -135,12 +153,22 @@ fn corpus_recall_and_false_positives() {
         let mut found = Vec::new();
         scanner.scan(&row.text, &mut found);
         if !found.is_empty() {
-            flagged.push((row.id.as_str(), found.iter().map(|f| f.rule).collect::<Vec<_>>()));
+            flagged.push((
+                row.id.as_str(),
+                found.iter().map(|f| f.rule).collect::<Vec<_>>(),
+            ));
         }
     }
     let rate = flagged.len() as f64 / negatives.len() as f64;
-    println!("negatives flagged = {rate:.4} ({} of {}: {flagged:?})", flagged.len(), negatives.len());
-    assert!(rate <= 0.02, "false-positive rate {rate:.3} above 0.02: {flagged:?}");
+    println!(
+        "negatives flagged = {rate:.4} ({} of {}: {flagged:?})",
+        flagged.len(),
+        negatives.len()
+    );
+    assert!(
+        rate <= 0.02,
+        "false-positive rate {rate:.3} above 0.02: {flagged:?}"
+    );
 }
 
 #[test]
@@ -155,14 +183,23 @@ fn corpus_findings_carry_the_corpus_type_names() {
         scanner.scan(&row.text, &mut found);
         for (s, e, t) in &row.spans {
             total += 1;
-            if found.iter().any(|f| f.start < *e && *s < f.end && f.rule == t) {
+            if found
+                .iter()
+                .any(|f| f.start < *e && *s < f.end && f.rule == t)
+            {
                 matched += 1;
             } else {
-                wrong.push((row.id.clone(), found.iter().map(|f| f.rule).collect::<Vec<_>>()));
+                wrong.push((
+                    row.id.clone(),
+                    found.iter().map(|f| f.rule).collect::<Vec<_>>(),
+                ));
             }
         }
     }
     let share = matched as f64 / total as f64;
     println!("type agreement = {share:.4}; mismatches: {wrong:?}");
-    assert!(share >= 0.95, "only {share:.3} of labelled spans found under their own type: {wrong:?}");
+    assert!(
+        share >= 0.95,
+        "only {share:.3} of labelled spans found under their own type: {wrong:?}"
+    );
 }

@@ -16,7 +16,10 @@ fn samples() -> Vec<(&'static str, String)> {
     }
     vec![
         ("aws-access-key-id", format!("AKIA{}", "IX6EA6QOM66ZJOJY")),
-        ("github-pat", format!("ghp_{payload}{}", String::from_utf8_lossy(&check))),
+        (
+            "github-pat",
+            format!("ghp_{payload}{}", String::from_utf8_lossy(&check)),
+        ),
         ("email", "jane.doe@example.org".to_string()),
         ("us-ssn", "123-45-6789".to_string()),
     ]
@@ -36,8 +39,18 @@ fn assert_encoded(rule: &str, text: &str, run: &str, encoding: Encoding) {
         .iter()
         .find(|f| f.rule == rule && f.encoding == Some(encoding))
         .unwrap_or_else(|| panic!("{rule} not found as {encoding:?} in {text:?}: {found:?}"));
-    assert!(hit.start <= start && start + run.len() <= hit.end || (hit.start >= start && hit.end <= start + run.len() && encoding != Encoding::Base64 && encoding != Encoding::Hex),
-        "{rule}: span {}..{} vs run {}..{}", hit.start, hit.end, start, start + run.len());
+    assert!(
+        hit.start <= start && start + run.len() <= hit.end
+            || (hit.start >= start
+                && hit.end <= start + run.len()
+                && encoding != Encoding::Base64
+                && encoding != Encoding::Hex),
+        "{rule}: span {}..{} vs run {}..{}",
+        hit.start,
+        hit.end,
+        start,
+        start + run.len()
+    );
 }
 
 #[test]
@@ -48,17 +61,25 @@ fn base64_of_a_secret_is_found_and_spans_the_run() {
         assert_encoded(rule, &text, &run, Encoding::Base64);
         let found = scan(&text);
         let hit = found.iter().find(|f| f.rule == rule).expect("found");
-        assert_eq!((hit.start, hit.end), (8, 8 + run.len()), "{rule}: span is the whole run");
+        assert_eq!(
+            (hit.start, hit.end),
+            (8, 8 + run.len()),
+            "{rule}: span is the whole run"
+        );
     }
 }
 
 #[test]
 fn base64url_of_a_secret_is_found() {
     let (rule, value) = samples().remove(1);
-    let run = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("\u{ff}\u{fe}>> {value}?>"));
+    let run = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("\u{ff}\u{fe}>> {value}?>"));
     let text = format!("x={run}");
     let found = scan(&text);
-    assert!(found.iter().any(|f| f.rule == rule && f.encoding.is_some()), "{found:?}");
+    assert!(
+        found.iter().any(|f| f.rule == rule && f.encoding.is_some()),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -84,7 +105,10 @@ fn percent_encoded_secret_maps_to_its_bytes() {
 #[test]
 fn json_escaped_secret_maps_to_its_bytes() {
     let (rule, value) = samples().remove(0);
-    let escaped: String = value.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    let escaped: String = value
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
     let text = format!(r#"{{"content": "the key is {escaped} ok"}}"#);
     let found = scan(&text);
     let hit = found.iter().find(|f| f.rule == rule).expect("found");
@@ -98,12 +122,26 @@ fn nested_encodings_respect_the_depth() {
     let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
     let run = base64::engine::general_purpose::STANDARD.encode(format!("k {hex} z"));
     let text = format!("data {run} .");
-    assert!(scan(&text).iter().any(|f| f.rule == rule), "depth 2 peels base64 of hex");
-    let shallow = Scanner::new(&DetectorOptions { decode_depth: 1, ..Default::default() }).expect("builds");
+    assert!(
+        scan(&text).iter().any(|f| f.rule == rule),
+        "depth 2 peels base64 of hex"
+    );
+    let shallow = Scanner::new(&DetectorOptions {
+        decode_depth: 1,
+        ..Default::default()
+    })
+    .expect("builds");
     let mut out = Vec::new();
     shallow.scan(&text, &mut out);
-    assert!(!out.iter().any(|f| f.rule == rule), "depth 1 stops after one layer");
-    let off = Scanner::new(&DetectorOptions { decoders: false, ..Default::default() }).expect("builds");
+    assert!(
+        !out.iter().any(|f| f.rule == rule),
+        "depth 1 stops after one layer"
+    );
+    let off = Scanner::new(&DetectorOptions {
+        decoders: false,
+        ..Default::default()
+    })
+    .expect("builds");
     out.clear();
     off.scan(&format!("payload {run} end"), &mut out);
     assert!(!out.iter().any(|f| f.rule == rule));
@@ -123,13 +161,21 @@ fn binary_base64_and_hashes_are_not_findings() {
 #[test]
 fn zero_width_characters_do_not_hide_a_token() {
     for (rule, value) in samples().into_iter().take(2) {
-        for zw in ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}'] {
+        for zw in [
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}',
+        ] {
             let (a, b) = value.split_at(6);
             let text = format!("my key {a}{zw}{b}{zw} here");
             let found = scan(&text);
-            let hit = found.iter().find(|f| f.rule == rule).unwrap_or_else(|| panic!("{rule} hidden by {zw:?}"));
+            let hit = found
+                .iter()
+                .find(|f| f.rule == rule)
+                .unwrap_or_else(|| panic!("{rule} hidden by {zw:?}"));
             assert_eq!(hit.start, "my key ".len());
-            assert!(hit.end >= "my key ".len() + value.len() + zw.len_utf8(), "span covers the zero-width char");
+            assert!(
+                hit.end >= "my key ".len() + value.len() + zw.len_utf8(),
+                "span covers the zero-width char"
+            );
             assert!(text.is_char_boundary(hit.end));
         }
     }
@@ -141,10 +187,22 @@ fn validators() {
     assert!(!validate::luhn("4111 1111 1111 1112"));
     assert!(validate::iban_mod97(b"GB82WEST12345698765432"));
     assert!(!validate::iban_mod97(b"GB82WEST12345698765433"));
-    assert!(!validate::iban_mod97(b"GB82WEST1234569876543"), "wrong length for GB");
-    assert!(!validate::iban_mod97(b"ZZ82WEST12345698765432"), "unknown country");
+    assert!(
+        !validate::iban_mod97(b"GB82WEST1234569876543"),
+        "wrong length for GB"
+    );
+    assert!(
+        !validate::iban_mod97(b"ZZ82WEST12345698765432"),
+        "unknown country"
+    );
     assert!(validate::us_ssn(123, 45, 6789));
-    for (a, g, s) in [(0, 45, 6789), (666, 45, 6789), (901, 45, 6789), (123, 0, 6789), (123, 45, 0)] {
+    for (a, g, s) in [
+        (0, 45, 6789),
+        (666, 45, 6789),
+        (901, 45, 6789),
+        (123, 0, 6789),
+        (123, 45, 0),
+    ] {
         assert!(!validate::us_ssn(a, g, s));
     }
     let (_, gh) = samples().remove(1);
@@ -162,7 +220,15 @@ fn validators() {
     assert!(validate::bech32("A12UEL5L") && !validate::bech32("A12UEL5X"));
     assert!(validate::shannon_entropy(b"aaaaaaaa") < 0.01);
     assert!(validate::shannon_entropy(b"Zx8Qm2Lp9Vr4Tn6W") > 3.5);
-    for p in ["xxxxxxxxxxxxxxxx", "<your-api-key>", "AKIAIOSFODNN7EXAMPLE", "your_api_key_here", "1234567890abcdef", "aaaaaaaaaaaa", "changeme"] {
+    for p in [
+        "xxxxxxxxxxxxxxxx",
+        "<your-api-key>",
+        "AKIAIOSFODNN7EXAMPLE",
+        "your_api_key_here",
+        "1234567890abcdef",
+        "aaaaaaaaaaaa",
+        "changeme",
+    ] {
         assert!(validate::is_placeholder(p), "{p}");
     }
     assert!(!validate::is_placeholder("Zx8Qm2Lp9Vr4Tn6W"));
@@ -170,12 +236,38 @@ fn validators() {
 
 #[test]
 fn hostile_input_does_not_panic() {
-    let scanner = Scanner::new(&DetectorOptions { ip_address: true, decode_depth: 4, ..Default::default() }).expect("builds");
+    let scanner = Scanner::new(&DetectorOptions {
+        ip_address: true,
+        decode_depth: 4,
+        ..Default::default()
+    })
+    .expect("builds");
     let mut out = Vec::new();
     for text in [
-        "\\", "\\u", "\\uD800", "\\uD800\\u0041", "%", "%4", "%ZZ", "-----BEGIN", "-----BEGIN RSA PRIVATE KEY-----",
-        "@", "a@", "@b.c", "+(", "(((((1", "1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6", "DE", "DE00", "\u{200B}", "\u{AD}\u{AD}",
-        "=:=:=:", "password=", "Authorization: Bearer", "é\\u00e9%C3%A9", "eyJ.eyJ.",
+        "\\",
+        "\\u",
+        "\\uD800",
+        "\\uD800\\u0041",
+        "%",
+        "%4",
+        "%ZZ",
+        "-----BEGIN",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "@",
+        "a@",
+        "@b.c",
+        "+(",
+        "(((((1",
+        "1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6",
+        "DE",
+        "DE00",
+        "\u{200B}",
+        "\u{AD}\u{AD}",
+        "=:=:=:",
+        "password=",
+        "Authorization: Bearer",
+        "é\\u00e9%C3%A9",
+        "eyJ.eyJ.",
     ] {
         out.clear();
         scanner.scan(text, &mut out);

@@ -36,7 +36,8 @@ fn holds_only_what_is_still_viable() {
     // An open private key block stays held until its closing line.
     let t = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nAbCdEf ";
     assert_eq!(s.viable_from(t), t.find("-----BEGIN").unwrap_or(0));
-    let closed = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n";
+    let closed =
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n";
     assert_eq!(s.viable_from(closed), closed.len());
     // A trailing digit run.
     let t = "card 4111 1111";
@@ -50,7 +51,14 @@ fn holds_only_what_is_still_viable() {
 #[test]
 fn viable_from_is_a_char_boundary() {
     let s = scanner();
-    for t in ["héllo wörld ", "naïve café", "日本語のテキスト", "emoji 🎉", "é", "key ✓AKIA"] {
+    for t in [
+        "héllo wörld ",
+        "naïve café",
+        "日本語のテキスト",
+        "emoji 🎉",
+        "é",
+        "key ✓AKIA",
+    ] {
         let v = s.viable_from(t);
         assert!(v <= t.len() && t.is_char_boundary(v), "{t:?} -> {v}");
     }
@@ -96,11 +104,17 @@ fn corpus_values() -> Vec<String> {
     let raw = std::fs::read_to_string(dir.join("secrets-pii.jsonl")).expect("read corpus");
     let mut values = Vec::new();
     for line in raw.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let Some(text) = v["text"].as_str() else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(text) = v["text"].as_str() else {
+            continue;
+        };
         let chars: Vec<char> = text.chars().collect();
         for f in v["findings"].as_array().into_iter().flatten() {
-            let (Some(s), Some(e)) = (f["start"].as_u64(), f["end"].as_u64()) else { continue };
+            let (Some(s), Some(e)) = (f["start"].as_u64(), f["end"].as_u64()) else {
+                continue;
+            };
             values.push(chars[s as usize..e as usize].iter().collect());
         }
     }
@@ -120,7 +134,8 @@ fn check_every_split(s: &Scanner, text: &str) -> Result<(), TestCaseError> {
         let v = s.viable_from(prefix);
         prop_assert!(v <= k && prefix.is_char_boundary(v));
         for f in full.iter().filter(|f| f.start < k) {
-            let complete = f.end <= k && partial.iter().any(|p| p.start <= f.start && f.end <= p.end);
+            let complete =
+                f.end <= k && partial.iter().any(|p| p.start <= f.start && f.end <= p.end);
             if !complete {
                 prop_assert!(
                     v <= f.start,
@@ -143,7 +158,13 @@ const PROSE: &[&str] = &[
     "{\"cmd\": \"curl -H 'Authorization: Bearer ",
     "Please translate: my details are ",
 ];
-const AFTER: &[&str] = &[" and that is all.", "\nthen rerun the script.", "'\"}", ", status active.", " "];
+const AFTER: &[&str] = &[
+    " and that is all.",
+    "\nthen rerun the script.",
+    "'\"}",
+    ", status active.",
+    " ",
+];
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]

@@ -84,7 +84,12 @@ const fn r(
     }
 }
 
-const fn generic(id: &'static str, trigger: Trigger, pattern: &'static str, min_entropy: f32) -> Rule {
+const fn generic(
+    id: &'static str,
+    trigger: Trigger,
+    pattern: &'static str,
+    min_entropy: f32,
+) -> Rule {
     Rule {
         id,
         category: Category::Credential,
@@ -112,6 +117,7 @@ macro_rules! tokend {
 
 /// The credential catalogue. Order matters only for ties: on an identical span the earlier
 /// rule wins.
+#[rustfmt::skip]
 pub static RULES: &[Rule] = &[
     // ---- cloud --------------------------------------------------------------------------
     r("aws-access-key-id", Token(&["AKIA", "ASIA", "ABIA", "ACCA", "A3T", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA"]),

@@ -84,11 +84,19 @@ pub fn runs_in(text: &[u8], start: usize, end: usize, out: &mut Vec<Decoded>) {
 }
 
 fn decode_sub_run(text: &[u8], s: usize, data_end: usize, end: usize, out: &mut Vec<Decoded>) {
-    let data = text.get(s..data_end.min(s + MAX_ENCODED)).unwrap_or_default();
+    let data = text
+        .get(s..data_end.min(s + MAX_ENCODED))
+        .unwrap_or_default();
     if data.iter().all(u8::is_ascii_hexdigit) {
         let even = data.get(..data.len() & !1).unwrap_or_default();
         if let Some(decoded) = hex_decode(even).and_then(readable) {
-            out.push(Decoded { text: decoded, encoding: Encoding::Hex, start: s, end, map: None });
+            out.push(Decoded {
+                text: decoded,
+                encoding: Encoding::Hex,
+                start: s,
+                end,
+                map: None,
+            });
             return;
         }
     }
@@ -111,12 +119,20 @@ fn decode_sub_run(text: &[u8], s: usize, data_end: usize, end: usize, out: &mut 
     for skip in 0..4 {
         let Some(chunk) = data.get(skip..) else { break };
         let usable = chunk.len() - usize::from(chunk.len() % 4 == 1);
-        let Some(chunk) = chunk.get(..usable) else { break };
+        let Some(chunk) = chunk.get(..usable) else {
+            break;
+        };
         if !first_quad_is_text(chunk, url) {
             continue;
         }
         if let Some(decoded) = engine.decode(chunk).ok().and_then(readable) {
-            out.push(Decoded { text: decoded, encoding, start: s, end, map: None });
+            out.push(Decoded {
+                text: decoded,
+                encoding,
+                start: s,
+                end,
+                map: None,
+            });
             return;
         }
     }
@@ -137,7 +153,9 @@ fn b64_val(b: u8, url: bool) -> Option<u32> {
 
 /// Decodes the first three bytes without allocating and rejects binary early.
 fn first_quad_is_text(chunk: &[u8], url: bool) -> bool {
-    let Some(quad) = chunk.get(..4) else { return false };
+    let Some(quad) = chunk.get(..4) else {
+        return false;
+    };
     let mut v = 0u32;
     for &b in quad {
         match b64_val(b, url) {
@@ -177,7 +195,10 @@ pub fn percent_regions(text: &[u8], out: &mut Vec<Decoded>) {
             s -= 1;
         }
         let mut e = pct;
-        while e < text.len() && e - s < MAX_ENCODED && text.get(e).is_some_and(|&b| RUN_BYTE[usize::from(b)]) {
+        while e < text.len()
+            && e - s < MAX_ENCODED
+            && text.get(e).is_some_and(|&b| RUN_BYTE[usize::from(b)])
+        {
             e += 1;
         }
         covered = e;
@@ -202,7 +223,13 @@ pub fn percent_regions(text: &[u8], out: &mut Vec<Decoded>) {
         }
         map.push(e);
         if let Ok(decoded) = String::from_utf8(bytes) {
-            out.push(Decoded { text: decoded, encoding: Encoding::Percent, start: s, end: e, map: Some(map) });
+            out.push(Decoded {
+                text: decoded,
+                encoding: Encoding::Percent,
+                start: s,
+                end: e,
+                map: Some(map),
+            });
         }
     }
 }
@@ -276,7 +303,13 @@ pub fn json_regions(text: &[u8], out: &mut Vec<Decoded>) {
         }
         map.push(k);
         if let Ok(decoded) = String::from_utf8(bytes) {
-            out.push(Decoded { text: decoded, encoding: Encoding::JsonEscape, start: s, end: k, map: Some(map) });
+            out.push(Decoded {
+                text: decoded,
+                encoding: Encoding::JsonEscape,
+                start: s,
+                end: k,
+                map: Some(map),
+            });
         }
     }
 }
@@ -320,7 +353,8 @@ fn zero_width_len(text: &[u8], k: usize) -> usize {
 /// `None` when there are none (the common case, checked with one `memchr3`).
 pub fn strip_zero_width(text: &str) -> Option<(String, Vec<usize>)> {
     let bytes = text.as_bytes();
-    let first = memchr::memchr3_iter(0xE2, 0xEF, 0xC2, bytes).find(|&k| zero_width_len(bytes, k) > 0)?;
+    let first =
+        memchr::memchr3_iter(0xE2, 0xEF, 0xC2, bytes).find(|&k| zero_width_len(bytes, k) > 0)?;
     let mut out = Vec::with_capacity(bytes.len());
     let mut map = Vec::with_capacity(bytes.len() + 1);
     out.extend_from_slice(bytes.get(..first).unwrap_or_default());

@@ -11,8 +11,19 @@ const fn run_table() -> [bool; 256] {
         t[b] = c.is_ascii_alphanumeric()
             || matches!(
                 c,
-                b'+' | b'/' | b'=' | b'_' | b'-' | b'.' | b':' | b';' | b'@' | b'!' | b'$' | b'%'
-                    | b'*' | b'~'
+                b'+' | b'/'
+                    | b'='
+                    | b'_'
+                    | b'-'
+                    | b'.'
+                    | b':'
+                    | b';'
+                    | b'@'
+                    | b'!'
+                    | b'$'
+                    | b'%'
+                    | b'*'
+                    | b'~'
             );
         b += 1;
     }
@@ -229,14 +240,21 @@ mod tests {
                 long_runs(&text, min, |s, e| fast.push((s, e)));
                 let mut exact = Vec::new();
                 exact_runs(&text, min, |s, e| exact.push((s, e)));
-                assert_eq!(fast, exact, "min {min}, text {:?}", String::from_utf8_lossy(&text));
+                assert_eq!(
+                    fast,
+                    exact,
+                    "min {min}, text {:?}",
+                    String::from_utf8_lossy(&text)
+                );
             }
         }
     }
 
     #[test]
     fn visible_mask_is_exact() {
-        let block: Vec<u8> = (0..64u8).map(|i| if i % 3 == 0 { b' ' } else { b'a' + i % 26 }).collect();
+        let block: Vec<u8> = (0..64u8)
+            .map(|i| if i % 3 == 0 { b' ' } else { b'a' + i % 26 })
+            .collect();
         let m = visible_mask(&block);
         for (i, &b) in block.iter().enumerate() {
             assert_eq!(m >> i & 1 == 1, visible(b), "bit {i}");
@@ -250,6 +268,9 @@ mod tests {
         assert_eq!(next_digit(text, 39), Some(50));
         assert_eq!(next_digit(b"abc", 0), None);
         let high = "héllo wörld ünïcode ßtraße 9".as_bytes();
-        assert_eq!(next_digit(high, 0), high.iter().position(u8::is_ascii_digit));
+        assert_eq!(
+            next_digit(high, 0),
+            high.iter().position(u8::is_ascii_digit)
+        );
     }
 }

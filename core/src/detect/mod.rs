@@ -80,7 +80,15 @@ impl Hit {
         end: usize,
         validated: bool,
     ) -> Hit {
-        Hit { rule, category, start, end, validated, encoding: None, generic: false }
+        Hit {
+            rule,
+            category,
+            start,
+            end,
+            validated,
+            encoding: None,
+            generic: false,
+        }
     }
 }
 
@@ -141,7 +149,10 @@ fn compile(id: &str, pattern: &str) -> Result<meta::Regex, BuildError> {
         .syntax(syntax_config())
         .configure(meta::Config::new().nfa_size_limit(Some(64 << 20)))
         .build(pattern)
-        .map_err(|e| BuildError::Pattern { rule: id.to_string(), reason: e.to_string() })
+        .map_err(|e| BuildError::Pattern {
+            rule: id.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 fn build_gate(
@@ -169,7 +180,10 @@ fn build_gate(
         .match_kind(MatchKind::Standard)
         .ascii_case_insensitive(case_insensitive)
         .build(&literals)
-        .map_err(|e| BuildError::Pattern { rule: "literal gate".into(), reason: e.to_string() })?;
+        .map_err(|e| BuildError::Pattern {
+            rule: "literal gate".into(),
+            reason: e.to_string(),
+        })?;
     Ok(Some(Gate { ac, rules: owners }))
 }
 
@@ -269,7 +283,11 @@ impl Scanner {
         let decoders = self.options.decoders && depth > 0;
         let mut decoded = Vec::new();
         if self.options.credentials || decoders {
-            let min = if decoders { decode::MIN_ENCODED } else { gate::MIN_RUN };
+            let min = if decoders {
+                decode::MIN_ENCODED
+            } else {
+                gate::MIN_RUN
+            };
             gate::long_runs(bytes, min, |s, e| {
                 if self.options.credentials && e - s >= gate::MIN_RUN {
                     self.scan_token_run(text, s, e, hits);
@@ -316,7 +334,9 @@ impl Scanner {
 
     fn scan_token_run(&self, text: &str, s: usize, e: usize, hits: &mut Vec<Hit>) {
         let Some(gate) = &self.token_gate else { return };
-        let Some(run) = text.as_bytes().get(s..e) else { return };
+        let Some(run) = text.as_bytes().get(s..e) else {
+            return;
+        };
         let mut triggered: Vec<usize> = Vec::new();
         for m in gate.ac.find_overlapping_iter(run) {
             for &r in gate.rules.get(m.pattern().as_usize()).into_iter().flatten() {
@@ -332,7 +352,9 @@ impl Scanner {
     }
 
     fn scan_assignments(&self, text: &str, hits: &mut Vec<Hit>) {
-        let Some(gate) = &self.assignment_gate else { return };
+        let Some(gate) = &self.assignment_gate else {
+            return;
+        };
         let bytes = text.as_bytes();
         let ident_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
         let mut triggered: Vec<usize> = Vec::new();
@@ -369,7 +391,9 @@ impl Scanner {
     }
 
     fn scan_anywhere(&self, text: &str, hits: &mut Vec<Hit>) {
-        let Some(gate) = &self.anywhere_gate else { return };
+        let Some(gate) = &self.anywhere_gate else {
+            return;
+        };
         let mut done_until = 0;
         for m in gate.ac.find_iter(text.as_bytes()) {
             if m.start() < done_until {
@@ -379,7 +403,10 @@ impl Scanner {
             for &r in gate.rules.get(m.pattern().as_usize()).into_iter().flatten() {
                 let before = hits.len();
                 self.run_rule(r, text, m.start(), end, true, hits);
-                if let Some(h) = hits.get(before..).and_then(|h| h.iter().map(|h| h.end).max()) {
+                if let Some(h) = hits
+                    .get(before..)
+                    .and_then(|h| h.iter().map(|h| h.end).max())
+                {
                     done_until = done_until.max(h);
                 }
             }
@@ -387,17 +414,34 @@ impl Scanner {
     }
 
     /// Runs rule `r` over `text[start..end]`, validating each match.
-    fn run_rule(&self, r: usize, text: &str, start: usize, end: usize, anchored: bool, hits: &mut Vec<Hit>) {
-        let Some(compiled) = self.rules.get(r) else { return };
+    fn run_rule(
+        &self,
+        r: usize,
+        text: &str,
+        start: usize,
+        end: usize,
+        anchored: bool,
+        hits: &mut Vec<Hit>,
+    ) {
+        let Some(compiled) = self.rules.get(r) else {
+            return;
+        };
         let rule = compiled.rule;
         let mut input = Input::new(text.as_bytes()).span(start..end.min(text.len()));
         if anchored {
             input = input.anchored(Anchored::Yes);
         }
         for caps in compiled.regex.captures_iter(input) {
-            let Some(span) = caps.get_group(rule.group) else { continue };
-            let (s, e) = (gate::floor_boundary(text, span.start), gate::ceil_boundary(text, span.end));
-            let Some(value) = text.get(s..e) else { continue };
+            let Some(span) = caps.get_group(rule.group) else {
+                continue;
+            };
+            let (s, e) = (
+                gate::floor_boundary(text, span.start),
+                gate::ceil_boundary(text, span.end),
+            );
+            let Some(value) = text.get(s..e) else {
+                continue;
+            };
             if let Some(validated) = accept(rule, value) {
                 hits.push(Hit {
                     rule: rule.id,
@@ -462,10 +506,13 @@ fn bare_aws_secrets(bytes: &[u8], start: usize, end: usize, hits: &mut Vec<Hit>)
         }
         let before = s.checked_sub(1).and_then(|p| bytes.get(p)).copied();
         let after = bytes.get(k).copied();
-        if k - s != 40 || before.is_some_and(joins) || after.is_some_and(|b| joins(b) || b == b'=') {
+        if k - s != 40 || before.is_some_and(joins) || after.is_some_and(|b| joins(b) || b == b'=')
+        {
             continue;
         }
-        let Some(value) = bytes.get(s..k) else { continue };
+        let Some(value) = bytes.get(s..k) else {
+            continue;
+        };
         let classes = value.iter().any(u8::is_ascii_uppercase)
             && value.iter().any(u8::is_ascii_lowercase)
             && value.iter().any(u8::is_ascii_digit);
@@ -483,8 +530,18 @@ fn bare_aws_secrets(bytes: &[u8], start: usize, end: usize, hits: &mut Vec<Hit>)
 /// and drops a hit inside a larger hit of the same rule.
 fn merge(hits: &mut Vec<Hit>) {
     hits.sort_by(|a, b| {
-        (a.start, std::cmp::Reverse(a.end), a.generic, a.encoding.is_some())
-            .cmp(&(b.start, std::cmp::Reverse(b.end), b.generic, b.encoding.is_some()))
+        (
+            a.start,
+            std::cmp::Reverse(a.end),
+            a.generic,
+            a.encoding.is_some(),
+        )
+            .cmp(&(
+                b.start,
+                std::cmp::Reverse(b.end),
+                b.generic,
+                b.encoding.is_some(),
+            ))
     });
     let snapshot = hits.clone();
     let overlaps = |a: &Hit, b: &Hit| a.start < b.end && b.start < a.end;

@@ -146,7 +146,12 @@ impl NumericSpan {
 /// digit, `+` or `(` followed by a digit), greedy like the regex.
 fn parse_numeric(text: &[u8], start: usize) -> NumericSpan {
     let digit = |k: usize| text.get(k).is_some_and(u8::is_ascii_digit);
-    let mut span = NumericSpan { end: start, groups: [Group::default(); MAX_GROUPS], count: 0, total: 0 };
+    let mut span = NumericSpan {
+        end: start,
+        groups: [Group::default(); MAX_GROUPS],
+        count: 0,
+        total: 0,
+    };
     let mut k = start;
     if matches!(text.get(k), Some(b'+' | b'(')) {
         k += 1;
@@ -158,7 +163,11 @@ fn parse_numeric(text: &[u8], start: usize) -> NumericSpan {
             k += 1;
         }
         if let Some(g) = span.groups.get_mut(span.count) {
-            *g = Group { start: gs, end: k, sep };
+            *g = Group {
+                start: gs,
+                end: k,
+                sep,
+            };
         }
         span.count += 1;
         span.total += k - gs;
@@ -200,7 +209,9 @@ fn classify_numeric(
     let groups = span.groups();
     let len = |i: usize| groups.get(i).map_or(0, |g| g.end - g.start);
     let sep = |i: usize| groups.get(i).map_or(0, |g| g.sep);
-    let shape = |want: &[usize]| groups.len() == want.len() && want.iter().enumerate().all(|(i, &n)| len(i) == n);
+    let shape = |want: &[usize]| {
+        groups.len() == want.len() && want.iter().enumerate().all(|(i, &n)| len(i) == n)
+    };
     let plus = text.get(start) == Some(&b'+');
     let paren = text.get(start) == Some(&b'(');
     let total = span.total;
@@ -217,7 +228,11 @@ fn classify_numeric(
         return;
     }
     if options.phone {
-        let first_digit = groups.first().and_then(|g| text.get(g.start)).copied().unwrap_or(b'0');
+        let first_digit = groups
+            .first()
+            .and_then(|g| text.get(g.start))
+            .copied()
+            .unwrap_or(b'0');
         let national = shape(&[3, 3, 4])
             && first_digit >= b'2'
             && (paren || (sep(1) == sep(2) && matches!(sep(1), b'-' | b'.' | b' ')));
@@ -264,12 +279,23 @@ fn classify_numeric(
             if count > 19 {
                 break;
             }
-            let (Some(ga), Some(gb)) = (groups.get(a), groups.get(b)) else { break };
-            if options.us_ssn && b == a + 2 && len(a) == 3 && len(a + 1) == 2 && len(b) == 4 && ssn_ok(text, groups, a) {
+            let (Some(ga), Some(gb)) = (groups.get(a), groups.get(b)) else {
+                break;
+            };
+            if options.us_ssn
+                && b == a + 2
+                && len(a) == 3
+                && len(a + 1) == 2
+                && len(b) == 4
+                && ssn_ok(text, groups, a)
+            {
                 push(Hit::new("us-ssn", Category::Pii, ga.start, gb.end, true));
                 return;
             }
-            if options.payment_card && (13..=19).contains(&count) && (a == b || (a..=b).all(|i| len(i) >= 3)) {
+            if options.payment_card
+                && (13..=19).contains(&count)
+                && (a == b || (a..=b).all(|i| len(i) >= 3))
+            {
                 let mut digits = [0u8; 19];
                 let mut n = 0;
                 for g in groups.get(a..=b).unwrap_or_default() {
@@ -284,7 +310,13 @@ fn classify_numeric(
                 if validate::card_issuer_plausible(digits)
                     && validate::luhn(std::str::from_utf8(digits).unwrap_or(""))
                 {
-                    push(Hit::new("credit-card", Category::Pii, ga.start, gb.end, true));
+                    push(Hit::new(
+                        "credit-card",
+                        Category::Pii,
+                        ga.start,
+                        gb.end,
+                        true,
+                    ));
                     return;
                 }
             }
@@ -299,7 +331,11 @@ fn ssn_ok(text: &[u8], groups: &[Group], a: usize) -> bool {
             .iter()
             .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
     };
-    validate::us_ssn(num(groups.get(a)), num(groups.get(a + 1)), num(groups.get(a + 2)))
+    validate::us_ssn(
+        num(groups.get(a)),
+        num(groups.get(a + 1)),
+        num(groups.get(a + 2)),
+    )
 }
 
 /// An IBAN whose check digits start at `d` (country code at `d - 2`). Returns its end.

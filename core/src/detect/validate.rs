@@ -42,7 +42,7 @@ pub fn luhn(s: &str) -> bool {
         double = !double;
         count += 1;
     }
-    count > 1 && sum % 10 == 0
+    count > 1 && sum.is_multiple_of(10)
 }
 
 /// Card numbers also need a plausible issuer prefix (IIN) for their length.
@@ -73,17 +73,83 @@ pub fn card_issuer_plausible(digits: &[u8]) -> bool {
 
 /// IBAN lengths per country (ISO 13616 registry).
 const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
-    (b"AD", 24), (b"AE", 23), (b"AL", 28), (b"AT", 20), (b"AZ", 28), (b"BA", 20), (b"BE", 16),
-    (b"BG", 22), (b"BH", 22), (b"BR", 29), (b"BY", 28), (b"CH", 21), (b"CR", 22), (b"CY", 28),
-    (b"CZ", 24), (b"DE", 22), (b"DK", 18), (b"DO", 28), (b"EE", 20), (b"EG", 29), (b"ES", 24),
-    (b"FI", 18), (b"FO", 18), (b"FR", 27), (b"GB", 22), (b"GE", 22), (b"GI", 23), (b"GL", 18),
-    (b"GR", 27), (b"GT", 28), (b"HR", 21), (b"HU", 28), (b"IE", 22), (b"IL", 23), (b"IQ", 23),
-    (b"IS", 26), (b"IT", 27), (b"JO", 30), (b"KW", 30), (b"KZ", 20), (b"LB", 28), (b"LC", 32),
-    (b"LI", 21), (b"LT", 20), (b"LU", 20), (b"LV", 21), (b"MC", 27), (b"MD", 24), (b"ME", 22),
-    (b"MK", 19), (b"MR", 27), (b"MT", 31), (b"MU", 30), (b"NL", 18), (b"NO", 15), (b"PK", 24),
-    (b"PL", 28), (b"PS", 29), (b"PT", 25), (b"QA", 29), (b"RO", 24), (b"RS", 22), (b"SA", 24),
-    (b"SC", 31), (b"SE", 24), (b"SI", 19), (b"SK", 24), (b"SM", 27), (b"ST", 25), (b"SV", 28),
-    (b"TL", 23), (b"TN", 24), (b"TR", 26), (b"UA", 29), (b"VA", 22), (b"VG", 24), (b"XK", 20),
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
 ];
 
 pub fn iban_length(country: &[u8]) -> Option<usize> {
@@ -161,7 +227,13 @@ pub fn bech32(s: &str) -> bool {
             None => return false,
         }
     }
-    const GEN: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+    const GEN: [u32; 5] = [
+        0x3b6a_57b2,
+        0x2650_8e6d,
+        0x1ea1_19fa,
+        0x3d42_33dd,
+        0x2a14_62b3,
+    ];
     let mut chk: u32 = 1;
     for v in values {
         let top = chk >> 25;
@@ -211,22 +283,67 @@ pub fn shannon_entropy(s: &[u8]) -> f32 {
 
 /// Words that mark a documentation placeholder rather than a live secret.
 const PLACEHOLDER_WORDS: &[&str] = &[
-    "example", "xxxx", "your_", "your-", "yourkey", "your_api", "placeholder", "redacted",
-    "dummy", "sample", "changeme", "change_me", "change-me", "replace", "insert", "fake",
-    "<", ">", "...", "${", "{{", "$(", "%(", "****", "••", "notreal", "not_real", "foobar",
+    "example",
+    "xxxx",
+    "your_",
+    "your-",
+    "yourkey",
+    "your_api",
+    "placeholder",
+    "redacted",
+    "dummy",
+    "sample",
+    "changeme",
+    "change_me",
+    "change-me",
+    "replace",
+    "insert",
+    "fake",
+    "<",
+    ">",
+    "...",
+    "${",
+    "{{",
+    "$(",
+    "%(",
+    "****",
+    "••",
+    "notreal",
+    "not_real",
+    "foobar",
 ];
 
 /// Whole values that are defaults or stand-ins, never live secrets.
 const PLACEHOLDER_VALUES: &[&str] = &[
-    "password", "passwd", "pass", "pwd", "secret", "changeme", "admin", "root", "user",
-    "guest", "test", "postgres", "mysql", "redis", "letmein", "default", "token", "apikey",
+    "password", "passwd", "pass", "pwd", "secret", "changeme", "admin", "root", "user", "guest",
+    "test", "postgres", "mysql", "redis", "letmein", "default", "token", "apikey",
 ];
 
 /// Values an assignment often holds that are code, not secrets.
 const CODE_WORDS: &[&str] = &[
-    "environ", "getenv", "process.env", "secrets.", "config.", "settings.", "os.", "env(",
-    "vault:", "null", "none", "true", "false", "undefined", "string", "required", "optional",
-    "password", "secret", "token", "bearer", "function", "hidden",
+    "environ",
+    "getenv",
+    "process.env",
+    "secrets.",
+    "config.",
+    "settings.",
+    "os.",
+    "env(",
+    "vault:",
+    "null",
+    "none",
+    "true",
+    "false",
+    "undefined",
+    "string",
+    "required",
+    "optional",
+    "password",
+    "secret",
+    "token",
+    "bearer",
+    "function",
+    "hidden",
 ];
 
 /// True when `value` looks like a placeholder: stop-words, long repeats, counting sequences,
@@ -244,7 +361,11 @@ pub fn is_placeholder(value: &str) -> bool {
     let mut seq = 1;
     for pair in bytes.windows(2) {
         run = if pair[0] == pair[1] { run + 1 } else { 1 };
-        seq = if pair[1] == pair[0].wrapping_add(1) { seq + 1 } else { 1 };
+        seq = if pair[1] == pair[0].wrapping_add(1) {
+            seq + 1
+        } else {
+            1
+        };
         if run >= 6 || seq >= 6 {
             return true;
         }

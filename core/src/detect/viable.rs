@@ -103,7 +103,9 @@ impl Viability {
             let mut r = len;
             while r > 0
                 && len - r < MAX_TAIL_RUN
-                && bytes.get(r - 1).is_some_and(|&b| RUN_BYTE[usize::from(b)] || b == b'\\')
+                && bytes
+                    .get(r - 1)
+                    .is_some_and(|&b| RUN_BYTE[usize::from(b)] || b == b'\\')
             {
                 r -= 1;
             }
@@ -140,7 +142,8 @@ impl Viability {
                 continue;
             }
             let prev = q.checked_sub(1).and_then(|p| bytes.get(p)).copied();
-            let candidate = prev.is_none_or(|p| !is_word(p)) || !is_word(cur) || after_escape(bytes, q);
+            let candidate =
+                prev.is_none_or(|p| !is_word(p)) || !is_word(cur) || after_escape(bytes, q);
             if candidate && walk(dfa, cache, bytes, q).unwrap_or(true) {
                 return Some(q);
             }
@@ -184,19 +187,16 @@ fn open_pem(bytes: &[u8]) -> Option<usize> {
     let header_end = memchr::memmem::find(rest.get(10..)?, b"-----").map(|p| p + 10 + 5);
     if let Some(h) = header_end {
         let header = rest.get(..h)?;
-        if memchr::memmem::find(header, b"PRIVATE KEY").is_none() {
-            return None;
-        }
+        memchr::memmem::find(header, b"PRIVATE KEY")?;
         let after = rest.get(h..)?;
         if let Some(e) = memchr::memmem::find(after, b"-----END") {
             let closing = after.get(e + 8..)?;
-            let line_closed = memchr::memmem::find(closing, b"-----")
-                .is_some_and(|c| {
-                    c < 48
-                        && closing
-                            .get(..c)
-                            .is_some_and(|h| memchr::memmem::find(h, b"PRIVATE KEY").is_some())
-                });
+            let line_closed = memchr::memmem::find(closing, b"-----").is_some_and(|c| {
+                c < 48
+                    && closing
+                        .get(..c)
+                        .is_some_and(|h| memchr::memmem::find(h, b"PRIVATE KEY").is_some())
+            });
             if line_closed {
                 return None;
             }
