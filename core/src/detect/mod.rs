@@ -1,9 +1,26 @@
 //! Credential and PII detection over plain text.
 //!
 //! `Scanner` is built once per policy and shared (it is `Send + Sync`); scanning allocates
-//! only into the caller's `Vec`.
+//! only into the caller's `Vec`, except where a gate has already found a candidate.
+//!
+//! How a scan spends its time (see `README.md` here): cheap gates first — long runs of token
+//! bytes (probed in strides), `=`/`:` for assignments, `@` for e-mail, digits for numbers,
+//! `%` and `\` for escapes — and regexes only inside what a gate selected.
 
-use crate::finding::Finding;
+pub mod catalogue;
+mod decode;
+mod gate;
+mod pii;
+pub mod validate;
+mod viable;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, meta};
+
+pub use catalogue::{Check, RULES, Rule, Trigger};
+
+use crate::finding::{Category, Encoding, Finding};
 
 /// Which detector families are enabled. Built from the policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,28 +60,511 @@ pub enum BuildError {
     Pattern { rule: String, reason: String },
 }
 
+/// A finding before merging: carries whether its rule is generic.
+#[derive(Clone, Debug)]
+pub(crate) struct Hit {
+    rule: &'static str,
+    category: Category,
+    start: usize,
+    end: usize,
+    validated: bool,
+    encoding: Option<Encoding>,
+    generic: bool,
+}
+
+impl Hit {
+    pub(crate) fn new(
+        rule: &'static str,
+        category: Category,
+        start: usize,
+        end: usize,
+        validated: bool,
+    ) -> Hit {
+        Hit {
+            rule,
+            category,
+            start,
+            end,
+            validated,
+            encoding: None,
+            generic: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    rule: &'static Rule,
+    regex: meta::Regex,
+}
+
+/// A literal gate: one automaton, and for each of its patterns the rules it triggers.
+#[derive(Debug)]
+struct Gate {
+    ac: AhoCorasick,
+    rules: Vec<Vec<usize>>,
+}
+
+/// Longest stretch after an assignment operator or an `Anywhere` literal a rule may match.
+const ASSIGNMENT_WINDOW: usize = 4096;
+const ANYWHERE_WINDOW: usize = 64 * 1024;
+/// Extra bytes past a token run a token rule may look at (URIs with unusual password bytes).
+const RUN_SLACK: usize = 256;
+
 /// The credential + PII scanner.
 #[derive(Debug)]
 pub struct Scanner {
-    #[allow(dead_code)]
     options: DetectorOptions,
+    rules: Vec<CompiledRule>,
+    token_gate: Option<Gate>,
+    assignment_gate: Option<Gate>,
+    anywhere_gate: Option<Gate>,
+    viability: viable::Viability,
+}
+
+pub(crate) fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
+/// The full regex of a rule: assignment rules get the identifier-and-operator prefix.
+pub(crate) fn rule_pattern(rule: &Rule) -> String {
+    match rule.trigger {
+        Trigger::Assignment(keywords) => {
+            let alternation = keywords
+                .iter()
+                .map(|k| k.replace('.', r"\."))
+                .collect::<Vec<_>>()
+                .join("|");
+            format!(
+                r#"(?i:[a-z0-9_.-]{{0,64}}?(?:{alternation})[a-z0-9_.-]{{0,64}})(?:\\?["'])?[ \t]*(?:=>|:=|==|=|:)[ \t]*(?:\\?["'])?(?:{})"#,
+                rule.pattern
+            )
+        }
+        Trigger::Token(_) | Trigger::Anywhere(_) => rule.pattern.to_string(),
+    }
+}
+
+fn compile(id: &str, pattern: &str) -> Result<meta::Regex, BuildError> {
+    meta::Regex::builder()
+        .syntax(syntax_config())
+        .configure(meta::Config::new().nfa_size_limit(Some(64 << 20)))
+        .build(pattern)
+        .map_err(|e| BuildError::Pattern {
+            rule: id.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn build_gate(
+    rules: &[CompiledRule],
+    pick: impl Fn(&Trigger) -> Option<&'static [&'static str]>,
+    case_insensitive: bool,
+) -> Result<Option<Gate>, BuildError> {
+    let mut literals: Vec<&'static str> = Vec::new();
+    let mut owners: Vec<Vec<usize>> = Vec::new();
+    for (i, compiled) in rules.iter().enumerate() {
+        for &lit in pick(&compiled.rule.trigger).unwrap_or_default() {
+            match literals.iter().position(|l| l.eq_ignore_ascii_case(lit)) {
+                Some(p) => owners.get_mut(p).into_iter().for_each(|o| o.push(i)),
+                None => {
+                    literals.push(lit);
+                    owners.push(vec![i]);
+                }
+            }
+        }
+    }
+    if literals.is_empty() {
+        return Ok(None);
+    }
+    let ac = AhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .ascii_case_insensitive(case_insensitive)
+        .build(&literals)
+        .map_err(|e| BuildError::Pattern {
+            rule: "literal gate".into(),
+            reason: e.to_string(),
+        })?;
+    Ok(Some(Gate { ac, rules: owners }))
 }
 
 impl Scanner {
     pub fn new(options: &DetectorOptions) -> Result<Scanner, BuildError> {
+        let mut rules = Vec::new();
+        if options.credentials {
+            for rule in RULES {
+                let regex = compile(rule.id, &rule_pattern(rule))?;
+                rules.push(CompiledRule { rule, regex });
+            }
+        }
+        let token_gate = build_gate(
+            &rules,
+            |t| match t {
+                Trigger::Token(l) => Some(*l),
+                _ => None,
+            },
+            false,
+        )?;
+        let assignment_gate = build_gate(
+            &rules,
+            |t| match t {
+                Trigger::Assignment(l) => Some(*l),
+                _ => None,
+            },
+            true,
+        )?;
+        let anywhere_gate = build_gate(
+            &rules,
+            |t| match t {
+                Trigger::Anywhere(l) => Some(*l),
+                _ => None,
+            },
+            false,
+        )?;
+        let viability = viable::Viability::new(options)?;
         Ok(Scanner {
             options: options.clone(),
+            rules,
+            token_gate,
+            assignment_gate,
+            anywhere_gate,
+            viability,
         })
     }
 
     /// Appends every finding in `text` to `out`, sorted by `start`, overlapping findings merged
     /// or kept as the catalogue decides.
-    pub fn scan(&self, _text: &str, _out: &mut Vec<Finding>) {}
+    pub fn scan(&self, text: &str, out: &mut Vec<Finding>) {
+        let mut hits = Vec::new();
+        match decode::strip_zero_width(text) {
+            None => self.scan_view(text, self.options.decode_depth, &mut hits),
+            Some((stripped, map)) => {
+                let mut inner = Vec::new();
+                self.scan_view(&stripped, self.options.decode_depth, &mut inner);
+                for mut h in inner {
+                    let start = map.get(h.start).copied().unwrap_or(text.len());
+                    let end = h
+                        .end
+                        .checked_sub(1)
+                        .and_then(|e| map.get(e))
+                        .map_or(start, |&e| e + 1);
+                    h.start = gate::floor_boundary(text, start);
+                    h.end = gate::ceil_boundary(text, end);
+                    hits.push(h);
+                }
+            }
+        }
+        merge(&mut hits);
+        out.extend(hits.into_iter().map(|h| Finding {
+            rule: h.rule,
+            category: h.category,
+            start: h.start,
+            end: h.end,
+            encoding: h.encoding,
+            validated: h.validated,
+        }));
+    }
 
     /// The earliest byte offset in `text` at which some enabled rule could still produce a
     /// match (or a longer match) once more text is appended. `text.len()` when nothing is
     /// viable, so ordinary prose is never held back. Always on a char boundary.
     pub fn viable_from(&self, text: &str) -> usize {
-        text.len()
+        match decode::strip_zero_width(text) {
+            None => self.viability.viable_from(text),
+            Some((stripped, map)) => {
+                let v = self.viability.viable_from(&stripped);
+                let v = map.get(v).copied().unwrap_or(text.len());
+                gate::floor_boundary(text, v)
+            }
+        }
     }
+
+    fn scan_view(&self, text: &str, depth: u8, hits: &mut Vec<Hit>) {
+        let bytes = text.as_bytes();
+        let decoders = self.options.decoders && depth > 0;
+        let mut decoded = Vec::new();
+        if self.options.credentials || decoders {
+            let min = if decoders {
+                decode::MIN_ENCODED
+            } else {
+                gate::MIN_RUN
+            };
+            gate::long_runs(bytes, min, |s, e| {
+                if self.options.credentials && e - s >= gate::MIN_RUN {
+                    self.scan_token_run(text, s, e, hits);
+                    bare_aws_secrets(bytes, s, e, hits);
+                }
+                if decoders {
+                    decode::runs_in(bytes, s, e, &mut decoded);
+                }
+            });
+        }
+        if self.options.credentials {
+            self.scan_assignments(text, hits);
+            self.scan_anywhere(text, hits);
+        }
+        if self.options.email {
+            pii::find_emails(bytes, &mut |h| hits.push(h));
+        }
+        if self.options.phone
+            || self.options.payment_card
+            || self.options.us_ssn
+            || self.options.iban
+            || self.options.ip_address
+        {
+            pii::find_numeric(bytes, &self.options, &mut |h| hits.push(h));
+        }
+        if decoders {
+            decode::percent_regions(bytes, &mut decoded);
+            decode::json_regions(bytes, &mut decoded);
+            for view in &decoded {
+                let mut inner = Vec::new();
+                self.scan_view(&view.text, depth - 1, &mut inner);
+                for h in inner {
+                    let (s, e) = view.source_span(h.start, h.end);
+                    hits.push(Hit {
+                        start: gate::floor_boundary(text, s),
+                        end: gate::ceil_boundary(text, e),
+                        encoding: Some(view.encoding),
+                        ..h
+                    });
+                }
+            }
+        }
+    }
+
+    fn scan_token_run(&self, text: &str, s: usize, e: usize, hits: &mut Vec<Hit>) {
+        let Some(gate) = &self.token_gate else { return };
+        let Some(run) = text.as_bytes().get(s..e) else {
+            return;
+        };
+        let mut triggered: Vec<usize> = Vec::new();
+        for m in gate.ac.find_overlapping_iter(run) {
+            for &r in gate.rules.get(m.pattern().as_usize()).into_iter().flatten() {
+                if !triggered.contains(&r) {
+                    triggered.push(r);
+                }
+            }
+        }
+        let end = gate::ceil_boundary(text, e + RUN_SLACK);
+        for r in triggered {
+            self.run_rule(r, text, s, end, false, hits);
+        }
+    }
+
+    fn scan_assignments(&self, text: &str, hits: &mut Vec<Hit>) {
+        let Some(gate) = &self.assignment_gate else {
+            return;
+        };
+        let bytes = text.as_bytes();
+        let ident_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+        let mut triggered: Vec<usize> = Vec::new();
+        for op in memchr::memchr2_iter(b'=', b':', bytes) {
+            let mut k = op;
+            let mut skipped = 0;
+            while k > 0
+                && skipped < 4
+                && matches!(bytes.get(k - 1), Some(b' ' | b'\t' | b'"' | b'\'' | b'\\'))
+            {
+                k -= 1;
+                skipped += 1;
+            }
+            let ident_end = k;
+            while k > 0 && ident_end - k < 96 && bytes.get(k - 1).is_some_and(|&b| ident_byte(b)) {
+                k -= 1;
+            }
+            let Some(ident) = bytes.get(k..ident_end).filter(|i| !i.is_empty()) else {
+                continue;
+            };
+            triggered.clear();
+            for m in gate.ac.find_overlapping_iter(ident) {
+                for &r in gate.rules.get(m.pattern().as_usize()).into_iter().flatten() {
+                    if !triggered.contains(&r) {
+                        triggered.push(r);
+                    }
+                }
+            }
+            let end = gate::ceil_boundary(text, op + ASSIGNMENT_WINDOW);
+            for &r in &triggered {
+                self.run_rule(r, text, k, end, true, hits);
+            }
+        }
+    }
+
+    fn scan_anywhere(&self, text: &str, hits: &mut Vec<Hit>) {
+        let Some(gate) = &self.anywhere_gate else {
+            return;
+        };
+        let mut done_until = 0;
+        for m in gate.ac.find_iter(text.as_bytes()) {
+            if m.start() < done_until {
+                continue;
+            }
+            let end = gate::ceil_boundary(text, m.start() + ANYWHERE_WINDOW);
+            for &r in gate.rules.get(m.pattern().as_usize()).into_iter().flatten() {
+                let before = hits.len();
+                self.run_rule(r, text, m.start(), end, true, hits);
+                if let Some(h) = hits
+                    .get(before..)
+                    .and_then(|h| h.iter().map(|h| h.end).max())
+                {
+                    done_until = done_until.max(h);
+                }
+            }
+        }
+    }
+
+    /// Runs rule `r` over `text[start..end]`, validating each match.
+    fn run_rule(
+        &self,
+        r: usize,
+        text: &str,
+        start: usize,
+        end: usize,
+        anchored: bool,
+        hits: &mut Vec<Hit>,
+    ) {
+        let Some(compiled) = self.rules.get(r) else {
+            return;
+        };
+        let rule = compiled.rule;
+        let mut input = Input::new(text.as_bytes()).span(start..end.min(text.len()));
+        if anchored {
+            input = input.anchored(Anchored::Yes);
+        }
+        for caps in compiled.regex.captures_iter(input) {
+            let Some(span) = caps.get_group(rule.group) else {
+                continue;
+            };
+            let (s, e) = (
+                gate::floor_boundary(text, span.start),
+                gate::ceil_boundary(text, span.end),
+            );
+            let Some(value) = text.get(s..e) else {
+                continue;
+            };
+            if let Some(validated) = accept(rule, value) {
+                hits.push(Hit {
+                    rule: rule.id,
+                    category: rule.category,
+                    start: s,
+                    end: e,
+                    validated,
+                    encoding: None,
+                    generic: rule.generic,
+                });
+            }
+            if anchored {
+                break;
+            }
+        }
+    }
+}
+
+/// Applies a rule's validator, entropy floor and placeholder filter. `Some(validated)` when
+/// the value is kept.
+fn accept(rule: &Rule, value: &str) -> Option<bool> {
+    let passed = match rule.check {
+        Check::None => false,
+        Check::Crc32Base62 => validate::crc32_base62(value).then_some(true)?,
+        Check::Jwt => validate::jwt(value).then_some(true)?,
+        // The format alone is specific enough; the checksum raises confidence only.
+        Check::Bech32 => validate::bech32(value),
+        Check::PemBody => validate::pem_body(value).then_some(true)?,
+    };
+    if rule.min_entropy > 0.0 && validate::shannon_entropy(value.as_bytes()) < rule.min_entropy {
+        return None;
+    }
+    if !(rule.check.is_checksum() && passed) && validate::is_placeholder(value) {
+        return None;
+    }
+    if rule.generic {
+        if validate::is_code_reference(value) {
+            return None;
+        }
+        if rule.id == "generic-password" && validate::char_classes(value) < 2 {
+            return None;
+        }
+    }
+    Some(passed)
+}
+
+/// A context-free AWS secret access key: exactly 40 base64 characters standing alone, with
+/// upper case, lower case and digits, and high entropy. Git SHAs (hex), UUIDs and base64
+/// blobs (longer, or padded) do not qualify.
+fn bare_aws_secrets(bytes: &[u8], start: usize, end: usize, hits: &mut Vec<Hit>) {
+    let key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    let joins = |b: u8| key_byte(b) || b == b'_' || b == b'-';
+    let mut k = start;
+    while k < end {
+        if !bytes.get(k).is_some_and(|&b| key_byte(b)) {
+            k += 1;
+            continue;
+        }
+        let s = k;
+        while bytes.get(k).is_some_and(|&b| key_byte(b)) {
+            k += 1;
+        }
+        let before = s.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+        let after = bytes.get(k).copied();
+        if k - s != 40 || before.is_some_and(joins) || after.is_some_and(|b| joins(b) || b == b'=')
+        {
+            continue;
+        }
+        let Some(value) = bytes.get(s..k) else {
+            continue;
+        };
+        let classes = value.iter().any(u8::is_ascii_uppercase)
+            && value.iter().any(u8::is_ascii_lowercase)
+            && value.iter().any(u8::is_ascii_digit);
+        let text = std::str::from_utf8(value).unwrap_or("");
+        if classes && validate::shannon_entropy(value) >= 4.2 && !validate::is_placeholder(text) {
+            hits.push(Hit {
+                generic: true,
+                ..Hit::new("aws-secret-access-key", Category::Credential, s, k, false)
+            });
+        }
+    }
+}
+
+/// Sorts hits, removes duplicates, lets specific rules win over generic ones they overlap,
+/// and drops a hit inside a larger hit of the same rule.
+fn merge(hits: &mut Vec<Hit>) {
+    hits.sort_by(|a, b| {
+        (
+            a.start,
+            std::cmp::Reverse(a.end),
+            a.generic,
+            a.encoding.is_some(),
+        )
+            .cmp(&(
+                b.start,
+                std::cmp::Reverse(b.end),
+                b.generic,
+                b.encoding.is_some(),
+            ))
+    });
+    let snapshot = hits.clone();
+    let overlaps = |a: &Hit, b: &Hit| a.start < b.end && b.start < a.end;
+    let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
+    for (i, h) in snapshot.iter().enumerate() {
+        // Neighbours in start order; a bounded look keeps merging linear on huge inputs.
+        let near = snapshot
+            .iter()
+            .enumerate()
+            .skip(i.saturating_sub(64))
+            .take(129);
+        let shadowed = near.into_iter().any(|(j, o)| {
+            if i == j || !overlaps(h, o) {
+                return false;
+            }
+            let same_span = o.start == h.start && o.end == h.end;
+            (same_span && j < i)
+                || (h.generic && !o.generic)
+                || (o.rule == h.rule && o.start <= h.start && h.end <= o.end && !same_span)
+        });
+        if !shadowed {
+            kept.push(h.clone());
+        }
+    }
+    *hits = kept;
 }

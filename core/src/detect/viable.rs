@@ -1,0 +1,206 @@
+//! Where a streaming redactor must stop releasing text: the earliest offset from which some
+//! enabled rule could still match once more text arrives.
+//!
+//! Three sources, the minimum wins:
+//! 1. An anchored lazy-DFA walk over the tail from each candidate start (a position after a
+//!    non-word byte, or on a punctuation byte, within the last [`WINDOW`] bytes). The DFA is
+//!    the union of every enabled rule's full regex plus the PII grammars, so a dead state means
+//!    no rule can match from there whatever follows.
+//! 2. The trailing run of token bytes, when credentials or decoders are on: a token, or an
+//!    encoded run that decodes to one, may still be growing there.
+//! 3. An open `-----BEGIN ... PRIVATE KEY-----` block whose closing line has not arrived.
+
+use std::sync::Mutex;
+
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::{Anchored, Input};
+
+use super::gate::{RUN_BYTE, is_word};
+use super::{BuildError, Check, DetectorOptions, RULES, pii, rule_pattern, syntax_config};
+
+const PEM_HEADER: &str = r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----";
+
+/// How far back candidate starts are tried.
+const WINDOW: usize = 512;
+/// How far back the trailing token run is followed.
+const MAX_TAIL_RUN: usize = 16 * 1024;
+
+#[derive(Debug)]
+pub struct Viability {
+    dfa: Option<DFA>,
+    cache: Mutex<Option<Cache>>,
+    /// Bytes some pattern can start with (under any look-behind).
+    starts: [bool; 256],
+    token_tail: bool,
+    pem: bool,
+}
+
+impl Viability {
+    pub fn new(options: &DetectorOptions) -> Result<Viability, BuildError> {
+        let mut patterns: Vec<String> = Vec::new();
+        if options.credentials {
+            // A PEM body admits spaces and letters, so as a DFA (which ignores laziness) it
+            // would stay alive over prose after the closing line: the automaton covers the
+            // header only, and `open_pem` holds an unclosed block.
+            patterns.extend(RULES.iter().map(|rule| match rule.check {
+                Check::PemBody => PEM_HEADER.to_string(),
+                _ => rule_pattern(rule),
+            }));
+        }
+        if options.email {
+            patterns.push(pii::EMAIL_PATTERN.to_string());
+        }
+        if options.phone || options.payment_card || options.us_ssn || options.ip_address {
+            patterns.push(pii::NUMERIC_PATTERN.to_string());
+        }
+        if options.iban {
+            patterns.push(pii::IBAN_PATTERN.to_string());
+        }
+        let dfa = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                DFA::builder()
+                    .syntax(syntax_config())
+                    .configure(DFA::config().cache_capacity(4 << 20))
+                    .thompson(
+                        regex_automata::nfa::thompson::Config::new()
+                            .nfa_size_limit(Some(256 << 20)),
+                    )
+                    .build_many(&patterns)
+                    .map_err(|e| BuildError::Pattern {
+                        rule: "viability automaton".into(),
+                        reason: e.to_string(),
+                    })?,
+            )
+        };
+        let mut starts = [false; 256];
+        if let Some(dfa) = &dfa {
+            let mut cache = dfa.create_cache();
+            for (b, slot) in starts.iter_mut().enumerate() {
+                let byte = b as u8;
+                // Try the byte after a non-word, a word and a line-break byte.
+                *slot = [b' ', b'a', b'\n', b'-'].iter().any(|&prev| {
+                    let hay = [prev, byte];
+                    walk(dfa, &mut cache, &hay, 1).unwrap_or(true)
+                }) || walk(dfa, &mut cache, &[byte], 0).unwrap_or(true);
+            }
+        }
+        Ok(Viability {
+            dfa,
+            cache: Mutex::new(None),
+            starts,
+            token_tail: options.credentials || options.decoders,
+            pem: options.credentials,
+        })
+    }
+
+    pub fn viable_from(&self, text: &str) -> usize {
+        let bytes = text.as_bytes();
+        let len = bytes.len();
+        let mut best = len;
+        if self.token_tail {
+            let mut r = len;
+            while r > 0
+                && len - r < MAX_TAIL_RUN
+                && bytes
+                    .get(r - 1)
+                    .is_some_and(|&b| RUN_BYTE[usize::from(b)] || b == b'\\')
+            {
+                r -= 1;
+            }
+            best = best.min(r);
+        }
+        if self.pem
+            && let Some(b) = open_pem(bytes)
+        {
+            best = best.min(b);
+        }
+        if let Some(q) = self.first_alive(text, best) {
+            best = best.min(q);
+        }
+        while best > 0 && !text.is_char_boundary(best) {
+            best -= 1;
+        }
+        best
+    }
+
+    /// The first candidate start before `limit` from which the DFA is not dead at the end.
+    fn first_alive(&self, text: &str, limit: usize) -> Option<usize> {
+        let dfa = self.dfa.as_ref()?;
+        let bytes = text.as_bytes();
+        let from = bytes.len().saturating_sub(WINDOW);
+        let mut guard = self.cache.try_lock().ok();
+        let mut local = None;
+        let cache = match guard.as_deref_mut() {
+            Some(slot) => slot.get_or_insert_with(|| dfa.create_cache()),
+            None => local.get_or_insert_with(|| dfa.create_cache()),
+        };
+        for q in from..limit.min(bytes.len()) {
+            let Some(&cur) = bytes.get(q) else { break };
+            if !self.starts[usize::from(cur)] || !text.is_char_boundary(q) {
+                continue;
+            }
+            let prev = q.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+            let candidate =
+                prev.is_none_or(|p| !is_word(p)) || !is_word(cur) || after_escape(bytes, q);
+            if candidate && walk(dfa, cache, bytes, q).unwrap_or(true) {
+                return Some(q);
+            }
+        }
+        None
+    }
+}
+
+/// Whether the anchored DFA is still alive after reading `hay[q..]`. `None` when the lazy
+/// DFA gave up (treated as alive by callers: holding back is the safe side).
+fn walk(dfa: &DFA, cache: &mut Cache, hay: &[u8], q: usize) -> Option<bool> {
+    let input = Input::new(hay).span(q..hay.len()).anchored(Anchored::Yes);
+    let mut sid = dfa.start_state_forward(cache, &input).ok()?;
+    if sid.is_dead() {
+        return Some(false);
+    }
+    for &b in hay.get(q..)? {
+        sid = dfa.next_state(cache, sid, b).ok()?;
+        if sid.is_dead() {
+            return Some(false);
+        }
+        if sid.is_quit() {
+            return None;
+        }
+    }
+    Some(true)
+}
+
+/// A decoded secret can start right after `%XX`, `\n` or `\uXXXX`.
+fn after_escape(bytes: &[u8], q: usize) -> bool {
+    let at = |i: Option<usize>| i.and_then(|i| bytes.get(i)).copied();
+    at(q.checked_sub(3)) == Some(b'%')
+        || at(q.checked_sub(2)) == Some(b'\\')
+        || (at(q.checked_sub(6)) == Some(b'\\') && at(q.checked_sub(5)) == Some(b'u'))
+}
+
+/// Start of the last `-----BEGIN` whose private-key block is not closed yet.
+fn open_pem(bytes: &[u8]) -> Option<usize> {
+    let b = memchr::memmem::rfind(bytes, b"-----BEGIN")?;
+    let rest = bytes.get(b..)?;
+    let header_end = memchr::memmem::find(rest.get(10..)?, b"-----").map(|p| p + 10 + 5);
+    if let Some(h) = header_end {
+        let header = rest.get(..h)?;
+        memchr::memmem::find(header, b"PRIVATE KEY")?;
+        let after = rest.get(h..)?;
+        if let Some(e) = memchr::memmem::find(after, b"-----END") {
+            let closing = after.get(e + 8..)?;
+            let line_closed = memchr::memmem::find(closing, b"-----").is_some_and(|c| {
+                c < 48
+                    && closing
+                        .get(..c)
+                        .is_some_and(|h| memchr::memmem::find(h, b"PRIVATE KEY").is_some())
+            });
+            if line_closed {
+                return None;
+            }
+        }
+    }
+    Some(b)
+}

@@ -1,0 +1,189 @@
+//! `viable_from`: the holdback boundary of streaming redaction.
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use sluice_core::{DetectorOptions, Finding, Scanner};
+
+fn scanner() -> Scanner {
+    Scanner::new(&DetectorOptions::default()).expect("scanner builds")
+}
+
+#[test]
+fn examples_from_the_design() {
+    let s = scanner();
+    let t = "The answer is 42. ";
+    assert_eq!(s.viable_from(t), t.len());
+    let t = "key is AKIA";
+    assert_eq!(s.viable_from(t), t.find("AKIA").unwrap_or(0));
+    let t = "call +1 415 55";
+    assert_eq!(s.viable_from(t), t.find("+1").unwrap_or(0));
+    let t = "Nothing here at all.\n";
+    assert_eq!(s.viable_from(t), t.len());
+}
+
+#[test]
+fn holds_only_what_is_still_viable() {
+    let s = scanner();
+    // A literal opener prefix.
+    let t = "Your code is gh";
+    assert_eq!(s.viable_from(t), t.len() - 2);
+    let t = "Use sk-an";
+    assert_eq!(s.viable_from(t), t.len() - 5);
+    // A context keyword and its pending value.
+    let t = "config: password = hunt";
+    assert!(s.viable_from(t) <= t.find("password").unwrap_or(0));
+    // An open private key block stays held until its closing line.
+    let t = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nAbCdEf ";
+    assert_eq!(s.viable_from(t), t.find("-----BEGIN").unwrap_or(0));
+    let closed =
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n";
+    assert_eq!(s.viable_from(closed), closed.len());
+    // A trailing digit run.
+    let t = "card 4111 1111";
+    assert_eq!(s.viable_from(t), t.find("4111").unwrap_or(0));
+    // Punctuation ends everything.
+    for t in ["Done. ", "It works!\n", "(see above) ", "a, b, and c; "] {
+        assert_eq!(s.viable_from(t), t.len(), "{t:?}");
+    }
+}
+
+#[test]
+fn viable_from_is_a_char_boundary() {
+    let s = scanner();
+    for t in [
+        "héllo wörld ",
+        "naïve café",
+        "日本語のテキスト",
+        "emoji 🎉",
+        "é",
+        "key ✓AKIA",
+    ] {
+        let v = s.viable_from(t);
+        assert!(v <= t.len() && t.is_char_boundary(v), "{t:?} -> {v}");
+    }
+}
+
+#[test]
+fn zero_width_characters_do_not_hide_a_prefix() {
+    let s = scanner();
+    let t = "key is AK\u{200B}IA";
+    assert_eq!(s.viable_from(t), t.find("AK").unwrap_or(0));
+}
+
+#[test]
+fn nothing_enabled_holds_nothing() {
+    let s = Scanner::new(&DetectorOptions {
+        credentials: false,
+        email: false,
+        phone: false,
+        payment_card: false,
+        us_ssn: false,
+        iban: false,
+        ip_address: false,
+        decoders: false,
+        decode_depth: 0,
+    })
+    .expect("builds");
+    for t in ["key is AKIA", "call +1 415", "user@exa"] {
+        assert_eq!(s.viable_from(t), t.len());
+    }
+}
+
+fn corpus_values() -> Vec<String> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = [
+        manifest.join("../tests/corpus"),
+        manifest.join("../../shared/corpus"),
+        manifest.join("../../../shared/corpus"),
+    ]
+    .into_iter()
+    .chain(std::env::var_os("SLUICE_CORPUS").map(PathBuf::from))
+    .find(|d| d.join("secrets-pii.jsonl").is_file())
+    .expect("corpus not found: set SLUICE_CORPUS");
+    let raw = std::fs::read_to_string(dir.join("secrets-pii.jsonl")).expect("read corpus");
+    let mut values = Vec::new();
+    for line in raw.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(text) = v["text"].as_str() else {
+            continue;
+        };
+        let chars: Vec<char> = text.chars().collect();
+        for f in v["findings"].as_array().into_iter().flatten() {
+            let (Some(s), Some(e)) = (f["start"].as_u64(), f["end"].as_u64()) else {
+                continue;
+            };
+            values.push(chars[s as usize..e as usize].iter().collect());
+        }
+    }
+    values.sort();
+    values.dedup();
+    values
+}
+
+/// The invariant the holdback relies on, checked at every split point of `text`.
+fn check_every_split(s: &Scanner, text: &str) -> Result<(), TestCaseError> {
+    let mut full: Vec<Finding> = Vec::new();
+    s.scan(text, &mut full);
+    for k in (0..=text.len()).filter(|&k| text.is_char_boundary(k)) {
+        let prefix = &text[..k];
+        let mut partial: Vec<Finding> = Vec::new();
+        s.scan(prefix, &mut partial);
+        let v = s.viable_from(prefix);
+        prop_assert!(v <= k && prefix.is_char_boundary(v));
+        for f in full.iter().filter(|f| f.start < k) {
+            let complete =
+                f.end <= k && partial.iter().any(|p| p.start <= f.start && f.end <= p.end);
+            if !complete {
+                prop_assert!(
+                    v <= f.start,
+                    "split {k}: viable_from {v} > start {} of {} in {:?}",
+                    f.start,
+                    f.rule,
+                    text
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+const PROSE: &[&str] = &[
+    "Sure, here is the value you asked for: ",
+    "The deploy failed because ",
+    "Customer record: name Jane Roe, value ",
+    "export SECRET_VALUE=",
+    "{\"cmd\": \"curl -H 'Authorization: Bearer ",
+    "Please translate: my details are ",
+];
+const AFTER: &[&str] = &[
+    " and that is all.",
+    "\nthen rerun the script.",
+    "'\"}",
+    ", status active.",
+    " ",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn corpus_secret_in_prose_is_held_at_every_split(
+        which in any::<prop::sample::Index>(),
+        before in 0..PROSE.len(),
+        after in 0..AFTER.len(),
+    ) {
+        let s = scanner();
+        let values = corpus_values();
+        let value = which.get(&values);
+        let text = format!("{}{}{}", PROSE[before], value, AFTER[after]);
+        check_every_split(&s, &text)?;
+    }
+
+    #[test]
+    fn arbitrary_text_keeps_the_invariant(text in "[a-zA-Z0-9 _:=.@+()/-]{0,40}") {
+        check_every_split(&scanner(), &text)?;
+    }
+}
