@@ -17,7 +17,7 @@ use clap::{Parser, ValueEnum};
 
 use sluice_e2e::harness::{self, Mode, Stack, StackOptions};
 use sluice_e2e::latency::report::{self, Memory, Pooled, RunContext, mode_name};
-use sluice_e2e::latency::run::{self, RunResult, RunSpec};
+use sluice_e2e::latency::run::{self, MemorySample, RunResult, RunSpec};
 use sluice_e2e::latency::{procfs, stats};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -141,8 +141,11 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
     }
 
     // Warm-up, fewer streams first: connection pools, the gRPC stream to sluice, V8's
-    // compiled module. Each first run at a stream count gives that count's memory figure.
+    // compiled module. Each first run at a stream count gives that count's memory figure,
+    // against the process as it was after serving a single stream: memory a smaller run
+    // freed and a larger one reused still counts as the larger run's.
     let mut memory = Vec::new();
+    let mut baseline = Vec::new();
     for stack in &stacks {
         let prime = run::run(
             stack,
@@ -154,9 +157,11 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
         )
         .await;
         fail_on_errors("priming", &prime)?;
+        settle(args).await;
+        baseline.push(MemorySample::take(stack, 0));
     }
     for &n in &counts {
-        for stack in &stacks {
+        for (stack, idle) in stacks.iter().zip(&baseline) {
             eprintln!("warm-up: {} with {n} streams", mode_name(stack.mode));
             let warm = run::run(
                 stack,
@@ -171,7 +176,7 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
             memory.push(Memory {
                 mode: stack.mode,
                 streams: n,
-                idle: warm.idle,
+                idle: *idle,
                 open: warm.midway,
             });
             settle(args).await;

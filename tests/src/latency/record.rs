@@ -108,6 +108,9 @@ pub struct StreamTimings {
     pub tokens: Vec<TokenTiming>,
     /// Time to first token, less the upstream's own pause before it: what the path adds.
     pub first_token: Duration,
+    /// The same up to the event that carried the first token upstream, whatever text it
+    /// holds: time to first token with holdback excluded.
+    pub first_event: Duration,
     /// Per role and token event, client arrival minus upstream write: the path's own delay,
     /// holdback excluded. Empty when the client saw fewer events than were sent (merged).
     pub events: Vec<Duration>,
@@ -166,25 +169,26 @@ impl StreamRecord {
                 held: cursor > index + 1,
             });
         }
-        let first_token = match (
-            out.first(),
-            self.sent.first(),
-            self.sent.get(1),
-            self.events.get(1),
-        ) {
-            (Some(_), Some(role), Some(first), Some(_)) => {
-                let think = first.saturating_duration_since(*role);
-                let first_arrival = self
-                    .events
-                    .iter()
-                    .find(|e| e.text_len >= self.tokens.first().map_or(0, String::len))
-                    .map_or(self.request_sent, |e| e.at);
-                first_arrival
-                    .saturating_duration_since(self.request_sent)
-                    .saturating_sub(think)
-            }
+        // The upstream pauses one gap between the role event and the first token; that pause
+        // is the model's, not the path's.
+        let think = match (self.sent.first(), self.sent.get(1)) {
+            (Some(role), Some(first)) => first.saturating_duration_since(*role),
             _ => Duration::ZERO,
         };
+        let since_request = |at: Instant| {
+            at.saturating_duration_since(self.request_sent)
+                .saturating_sub(think)
+        };
+        let first_len = self.tokens.first().map_or(0, String::len);
+        let first_token = self
+            .events
+            .iter()
+            .find(|e| e.text_len >= first_len)
+            .map_or(Duration::ZERO, |e| since_request(e.at));
+        let first_event = self
+            .events
+            .get(1)
+            .map_or(Duration::ZERO, |e| since_request(e.at));
         // Role and token events, matched by position: holdback moves text between events but
         // keeps one outgoing event per incoming one; a flush at the end may add events there.
         let matched = self.tokens.len() + 1;
@@ -201,6 +205,7 @@ impl StreamRecord {
         Ok(StreamTimings {
             tokens: out,
             first_token,
+            first_event,
             events,
         })
     }
@@ -282,6 +287,7 @@ mod tests {
         assert!(t.tokens.iter().all(|x| !x.held));
         // 31 ms to the first token, of which 20 ms were the upstream's own pause.
         assert_eq!(t.first_token, Duration::from_millis(11));
+        assert_eq!(t.first_event, Duration::from_millis(11));
         assert_eq!(t.events, vec![Duration::from_millis(1); 4]);
     }
 
@@ -292,6 +298,7 @@ mod tests {
         let t = r.timings().unwrap_or_else(|e| panic!("{e}"));
         let held: Vec<bool> = t.tokens.iter().map(|x| x.held).collect();
         assert_eq!(held, vec![false, true, false]);
+        assert_eq!(t.first_token, Duration::from_millis(11));
         assert_eq!(
             t.tokens.get(1).map(|x| x.delay),
             Some(Duration::from_millis(21))
@@ -303,6 +310,9 @@ mod tests {
         let r = record(&[(11, 0), (31, 0), (51, 0), (71, 0), (91, 15), (91, 15)]);
         let t = r.timings().unwrap_or_else(|e| panic!("{e}"));
         assert!(t.tokens.iter().all(|x| x.held));
+        // The first token's text came 60 ms after its event: holdback, not the path.
+        assert_eq!(t.first_token, Duration::from_millis(71));
+        assert_eq!(t.first_event, Duration::from_millis(11));
     }
 
     #[test]
