@@ -29,6 +29,10 @@ pub struct Pooled {
     pub rounds: Vec<Option<(Duration, Duration)>>,
     pub held: usize,
     pub tokens: usize,
+    /// Time to first token of the N streams themselves: a start-up burst.
+    pub burst_first_token: Option<Summary>,
+    /// Time to first token of probes started one by one while N streams flow, with and
+    /// without holdback.
     pub first_token: Option<Summary>,
     pub first_event: Option<Summary>,
     pub per_event: Option<Summary>,
@@ -39,6 +43,7 @@ pub struct Pooled {
 impl Pooled {
     pub fn from_runs(mode: Mode, streams: usize, runs: &[&RunResult]) -> Pooled {
         let mut delays = Vec::new();
+        let mut burst = Vec::new();
         let mut first = Vec::new();
         let mut first_event = Vec::new();
         let mut events = Vec::new();
@@ -56,9 +61,12 @@ impl Pooled {
                     round.push(tok.delay);
                     held += usize::from(tok.held);
                 }
-                first.push(t.first_token);
-                first_event.push(t.first_event);
+                burst.push(t.first_token);
                 events.extend_from_slice(&t.events);
+            }
+            for probe in &run.probes {
+                first.push(probe.first_token);
+                first_event.push(probe.first_event);
             }
             rounds.push(stats::summarize(round.clone()).map(|s| (s.p50, s.p99)));
             delays.extend(round);
@@ -81,6 +89,7 @@ impl Pooled {
             rounds,
             held,
             tokens,
+            burst_first_token: stats::summarize(burst),
             first_token: stats::summarize(first),
             first_event: stats::summarize(first_event),
             per_event: stats::summarize(events),
@@ -238,38 +247,40 @@ pub fn render(
         }
         let _ = writeln!(
             out,
-            "\nTime to first token (request sent → first token's text, less the upstream's own pause before it; \"holdback excluded\": up to the event that carried it); per-event latency (upstream write → client has the event, role and token events matched by position: the path's own delay, holdback excluded); CPU time of the processes per token delivered, ms and µs:\n"
+            "\nTime to first token: request sent → the first token's text, less the upstream's own pause before it, measured on probe streams started one at a time while all N streams flow (\"holdback excluded\": up to the event that carried the token; \"start-up burst\": the N streams' own first tokens, N requests within one token interval). Per-event latency: upstream write → client has the event, role and token events matched by position (the path's own delay, holdback excluded). CPU time of each process per token delivered. ms unless noted:\n"
         );
         let _ = writeln!(
             out,
-            "| mode | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | added TTFT p50, holdback excluded | event p50 | event p99 | added event p50 | added event p99 | sluice CPU µs/token | Envoy CPU µs/token |"
+            "| mode | probes | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | added TTFT p50, holdback excluded | added TTFT p50, start-up burst | event p50 | event p99 | added event p50 | added event p99 | sluice CPU µs/token | Envoy CPU µs/token |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
         for p in &rows {
-            let base_first = base.and_then(|b| b.first_token);
-            let base_first_event = base.and_then(|b| b.first_event);
-            let base_event = base.and_then(|b| b.per_event);
             let plain = p.mode == Mode::Plain;
-            let versus = |s: Option<Summary>, b: Option<Summary>, f: fn(Summary) -> Duration| {
+            let versus = |pick: fn(&Pooled) -> Option<Summary>, f: fn(Summary) -> Duration| {
                 if plain {
                     "–".to_owned()
                 } else {
-                    opt_added(s, b, f)
+                    opt_added(pick(p), base.and_then(|b| pick(b)), f)
                 }
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 mode_name(p.mode),
+                p.first_token.map_or(0, |s| s.count),
                 opt_ms(p.first_token, |s| s.p50),
                 opt_ms(p.first_token, |s| s.p99),
-                versus(p.first_token, base_first, |s| s.p50),
-                versus(p.first_token, base_first, |s| s.p99),
-                versus(p.first_event, base_first_event, |s| s.p50),
+                versus(|p| p.first_token, |s| s.p50),
+                versus(|p| p.first_token, |s| s.p99),
+                versus(|p| p.first_event, |s| s.p50),
+                versus(|p| p.burst_first_token, |s| s.p50),
                 opt_ms(p.per_event, |s| s.p50),
                 opt_ms(p.per_event, |s| s.p99),
-                versus(p.per_event, base_event, |s| s.p50),
-                versus(p.per_event, base_event, |s| s.p99),
+                versus(|p| p.per_event, |s| s.p50),
+                versus(|p| p.per_event, |s| s.p99),
                 opt_f(p.sluice_cpu_us_per_token, 1),
                 opt_f(p.envoy_cpu_us_per_token, 1),
             );
