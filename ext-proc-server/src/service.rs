@@ -66,14 +66,21 @@ impl<S: ExchangeSource> Stream for ProcessStream<S> {
                     tracing::debug!(code = ?status.code(), "ext_proc stream closed by peer");
                     this.done = true;
                 }
-                Poll::Ready(Some(Ok(message))) => match this.session.handle(message) {
-                    None => continue,
-                    Some(Ok(response)) => return Poll::Ready(Some(Ok(response))),
-                    Some(Err(status)) => {
-                        this.done = true;
-                        return Poll::Ready(Some(Err(status)));
+                Poll::Ready(Some(Ok(message))) => {
+                    let answer = this.session.handle(message);
+                    // Write the record before the answer that lets the end of the response go.
+                    if this.session.is_complete() {
+                        write_audit(&mut this.session);
                     }
-                },
+                    match answer {
+                        None => continue,
+                        Some(Ok(response)) => return Poll::Ready(Some(Ok(response))),
+                        Some(Err(status)) => {
+                            this.done = true;
+                            return Poll::Ready(Some(Err(status)));
+                        }
+                    }
+                }
             }
         }
     }
@@ -81,12 +88,18 @@ impl<S: ExchangeSource> Stream for ProcessStream<S> {
 
 impl<S: ExchangeSource> Drop for ProcessStream<S> {
     fn drop(&mut self) {
-        if let Some(record) = self.session.finish() {
-            match serde_json::to_string(&record) {
-                Ok(json) => tracing::info!(target: "sluice::audit", record = %json, "exchange"),
-                Err(e) => {
-                    tracing::error!(target: "sluice::audit", error = %e, "audit record not serialisable")
-                }
+        write_audit(&mut self.session);
+    }
+}
+
+/// Logs the exchange's audit record once (later calls do nothing). It holds rule ids and
+/// counts, never a value.
+fn write_audit<S: ExchangeSource>(session: &mut Session<S>) {
+    if let Some(record) = session.finish() {
+        match serde_json::to_string(&record) {
+            Ok(json) => tracing::info!(target: "sluice::audit", record = %json, "exchange"),
+            Err(e) => {
+                tracing::error!(target: "sluice::audit", error = %e, "audit record not serialisable")
             }
         }
     }

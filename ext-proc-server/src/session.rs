@@ -130,6 +130,12 @@ impl<S: ExchangeSource> Session<S> {
         Some(result)
     }
 
+    /// The exchange is decided: the response ended or a local reply / stream error was sent.
+    /// Its audit record can be written now, before Envoy releases the end of the response.
+    pub fn is_complete(&self) -> bool {
+        self.response_ended || self.answered
+    }
+
     /// Calls `finish` once and returns the record; later calls return `None`.
     pub fn finish(&mut self) -> Option<AuditRecord> {
         if self.audited {

@@ -196,6 +196,19 @@ fn assert_pass_through(response: Option<pb::CommonResponse>) {
     );
 }
 
+fn set_headers(response: &Option<pb::CommonResponse>) -> Vec<(String, String)> {
+    response
+        .clone()
+        .unwrap_or_default()
+        .header_mutation
+        .map(|m| m.set_headers)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|h| h.header)
+        .map(|h| (h.key, String::from_utf8_lossy(&h.raw_value).into_owned()))
+        .collect()
+}
+
 async fn full_exchange(server: &Server) {
     let mut stream = Stream::open(server.channel().await).await;
     let request_headers = [
@@ -211,7 +224,11 @@ async fn full_exchange(server: &Server) {
     else {
         panic!("request headers answered with another kind");
     };
-    assert_pass_through(h.response);
+    let sets = set_headers(&h.response);
+    assert!(
+        sets.contains(&("accept-encoding".to_string(), "identity".to_string())),
+        "the upstream request must ask for an uncompressed answer: {sets:?}"
+    );
 
     let Response::RequestBody(b) = stream
         .exchange(Request::RequestBody(body(br#"{"messages":[]}"#, true)))
@@ -228,7 +245,18 @@ async fn full_exchange(server: &Server) {
     else {
         panic!("response headers answered with another kind");
     };
-    assert_pass_through(h.response);
+    let common = h.response.clone().unwrap_or_default();
+    let removed = common
+        .header_mutation
+        .map(|m| m.remove_headers)
+        .unwrap_or_default();
+    assert!(removed.iter().any(|r| r == "content-length"), "{removed:?}");
+    let sets = set_headers(&h.response);
+    assert!(
+        sets.iter()
+            .any(|(k, v)| k == "x-sluice-decision" && v.starts_with("allow")),
+        "{sets:?}"
+    );
 
     let chunks: [(&[u8], bool); 5] = [
         (b"data: {\"a\":1}\n\n", false),
@@ -238,15 +266,27 @@ async fn full_exchange(server: &Server) {
         // Envoy may repeat the end of stream.
         (b"", true),
     ];
+    // One answer per chunk, in order; what leaves is the input, whatever the chunking (a
+    // partial event waits for its end).
+    let mut emitted = Vec::new();
+    let mut sent = Vec::new();
     for (chunk, eos) in chunks {
+        sent.extend_from_slice(chunk);
         let Response::ResponseBody(b) = stream
             .exchange(Request::ResponseBody(body(chunk, eos)))
             .await
         else {
             panic!("response body answered with another kind");
         };
-        assert_pass_through(b.response);
+        let common = b.response.unwrap_or_default();
+        assert_eq!(common.status, 0, "CONTINUE");
+        match common.body_mutation.and_then(|m| m.mutation) {
+            None => emitted.extend_from_slice(chunk),
+            Some(pb::body_mutation::Mutation::Body(bytes)) => emitted.extend_from_slice(&bytes),
+            Some(other) => panic!("unexpected body mutation {other:?}"),
+        }
     }
+    assert_eq!(emitted, sent);
 
     drop(stream.tx);
     let end = tokio::time::timeout(WAIT, stream.rx.next()).await.unwrap();

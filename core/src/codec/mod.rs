@@ -184,4 +184,3 @@ pub fn rewrite_request(
 ) -> Result<Option<Vec<u8>>, CodecError> {
     request::rewrite(api, body, filter)
 }
-

@@ -15,6 +15,10 @@ const TEMPLATE_CAP: usize = 16 * 1024;
 /// Most streams open at once in one response (choices × tool calls × content blocks).
 const MAX_KEYS: usize = 1024;
 
+/// Most original bytes parked while waiting for held text (see [`Park`]); past it the
+/// rewritten events leave instead.
+const PARK_CAP: usize = 64 * 1024;
+
 const RAW_KEY: StreamKey = StreamKey {
     kind: StreamKind::Text,
     index: 0,
@@ -41,6 +45,102 @@ enum Decoder {
     Raw(Vec<u8>),
 }
 
+/// Text of one stream received and released while events are parked.
+#[derive(Debug)]
+struct Debt {
+    key: StreamKey,
+    /// Original text received for the stream since parking began.
+    received: String,
+    /// Bytes of `received` the filter has released, unchanged, so far.
+    released: usize,
+}
+
+/// Event-level holdback that keeps invariant 2 (no finding → byte-identical output).
+///
+/// When the filter holds back part of an event's text, the event is parked rather than sent
+/// re-encoded with a shorter text. If everything the filter later releases is exactly the
+/// held original text, the parked events leave as their original bytes; if it released
+/// anything else (a mask), the rewritten events leave instead. Either way the client gets the
+/// text at the same moment: when the filter releases it.
+#[derive(Debug, Default)]
+struct Park {
+    active: bool,
+    /// Every release so far was the original text.
+    clean: bool,
+    original: Vec<u8>,
+    rewritten: Vec<u8>,
+    debts: Vec<Debt>,
+}
+
+impl Park {
+    fn start(&mut self) {
+        self.active = true;
+        self.clean = true;
+        self.original.clear();
+        self.rewritten.clear();
+        self.debts.clear();
+    }
+
+    /// Records that the stream `key` received `input` and the filter released `output`.
+    fn account(&mut self, key: StreamKey, input: &str, output: &str) {
+        let pos = match self.debts.iter().position(|d| d.key == key) {
+            Some(p) => p,
+            None => {
+                self.debts.push(Debt {
+                    key,
+                    received: String::new(),
+                    released: 0,
+                });
+                self.debts.len() - 1
+            }
+        };
+        let Some(d) = self.debts.get_mut(pos) else {
+            return;
+        };
+        d.received.push_str(input);
+        let rest = d.received.get(d.released..).unwrap_or_default();
+        if rest.starts_with(output) {
+            d.released += output.len();
+        } else {
+            self.clean = false;
+        }
+    }
+
+    fn balanced(&self) -> bool {
+        self.debts.iter().all(|d| d.released == d.received.len())
+    }
+
+    /// Sends the parked events when the filter has caught up (or must: `force`, dirty, cap).
+    fn settle(&mut self, force: bool, out: &mut Vec<u8>) {
+        if !self.active {
+            return;
+        }
+        let balanced = self.balanced();
+        if !(force || balanced || !self.clean || self.original.len() > PARK_CAP) {
+            return;
+        }
+        if self.clean && balanced {
+            out.extend_from_slice(&self.original);
+        } else {
+            out.extend_from_slice(&self.rewritten);
+        }
+        self.active = false;
+        self.original.clear();
+        self.rewritten.clear();
+        self.debts.clear();
+    }
+
+    /// Bytes that need no filtering (comments, metadata events) keep their place in line.
+    fn pass(&mut self, raw: &[u8], out: &mut Vec<u8>) {
+        if self.active {
+            self.original.extend_from_slice(raw);
+            self.rewritten.extend_from_slice(raw);
+        } else {
+            out.extend_from_slice(raw);
+        }
+    }
+}
+
 /// Per-event work state, reused from event to event.
 #[derive(Debug, Default)]
 struct Engine {
@@ -48,6 +148,13 @@ struct Engine {
     plan: Plan,
     /// Filter output per site.
     texts: Vec<String>,
+    /// Filter input per delta site (for the park's accounting).
+    inputs: Vec<String>,
+    /// Text released into synthesised events during the current event, per stream.
+    synth: Vec<(StreamKey, String)>,
+    park: Park,
+    /// The current event as rewritten (synthesised events first).
+    staged: Vec<u8>,
     changed: Vec<bool>,
     /// Raw spans of the sites, in site order.
     raw_spans: Vec<Range<usize>>,
@@ -162,10 +269,10 @@ impl ResponseRewriter {
                 dec.push(chunk);
                 while let Some(item) = dec.next_event(eos)? {
                     match item {
-                        SseItem::Passthrough(bytes) => out.extend_from_slice(bytes),
+                        SseItem::Passthrough(bytes) => engine.park.pass(bytes, out),
                         SseItem::Event(ev) => {
                             if !ev.has_data() {
-                                out.extend_from_slice(ev.raw);
+                                engine.park.pass(ev.raw, out);
                                 continue;
                             }
                             let doc = ev.data(&mut self.data);
@@ -190,7 +297,7 @@ impl ResponseRewriter {
                 dec.push(chunk);
                 while let Some(line) = dec.next_line(eos)? {
                     if line.is_blank() {
-                        out.extend_from_slice(line.raw);
+                        engine.park.pass(line.raw, out);
                         continue;
                     }
                     let open = line.content.end == line.raw.len();
@@ -323,25 +430,34 @@ impl Engine {
     ) -> Result<(), CodecError> {
         let doc_trim = doc.trim_ascii();
         if doc_trim.is_empty() {
-            out.extend_from_slice(raw);
+            self.park.pass(raw, out);
             return Ok(());
         }
         std::str::from_utf8(doc).map_err(|_| CodecError::Utf8)?;
         if doc_trim == b"[DONE]" {
             self.before.clear();
+            self.synth.clear();
+            self.plan.sites.clear();
+            self.changed.clear();
             self.end_keys(EndSel::All, filter, None)?;
-            self.emit_before(out);
-            out.extend_from_slice(raw);
+            let mut staged = std::mem::take(&mut self.staged);
+            staged.clear();
+            self.emit_before(&mut staged);
+            staged.extend_from_slice(raw);
+            self.stage(raw, &staged, out);
+            self.park.settle(true, out);
+            self.staged = staged;
             return Ok(());
         }
         plan_response(api, Mode::Stream, doc, &mut self.walker, &mut self.plan)?;
         if self.plan.sites.is_empty() && self.plan.ends.is_empty() {
-            out.extend_from_slice(raw);
+            self.park.pass(raw, out);
             self.tail_open = open;
             return Ok(());
         }
         self.prepare(doc, to_raw)?;
         self.before.clear();
+        self.synth.clear();
         // Deltas first, then the streams this event ends (their released text rides in this
         // event's site for that stream, or in a synthesised event before it), then full texts.
         for n in 0..self.plan.sites.len() {
@@ -360,10 +476,43 @@ impl Engine {
             }
         }
         self.remember_templates(raw, open)?;
-        self.emit_before(out);
-        self.emit_event(raw, out);
+        let mut staged = std::mem::take(&mut self.staged);
+        staged.clear();
+        self.emit_before(&mut staged);
+        self.emit_event(raw, &mut staged);
+        self.stage(raw, &staged, out);
+        self.staged = staged;
         self.tail_open = open;
         Ok(())
+    }
+
+    /// Sends the current event (`staged` = as rewritten, `raw` = as received) or parks it.
+    fn stage(&mut self, raw: &[u8], staged: &[u8], out: &mut Vec<u8>) {
+        let changed = !self.synth.is_empty() || self.changed.iter().any(|&c| c);
+        if !changed && !self.park.active {
+            out.extend_from_slice(staged);
+            return;
+        }
+        if !self.park.active {
+            self.park.start();
+        }
+        for (n, site) in self.plan.sites.iter().enumerate() {
+            let output = self.texts.get(n).map_or("", String::as_str);
+            if site.full {
+                if self.changed.get(n) == Some(&true) {
+                    self.park.clean = false;
+                }
+            } else {
+                let input = self.inputs.get(n).map_or("", String::as_str);
+                self.park.account(site.key, input, output);
+            }
+        }
+        for (key, text) in &self.synth {
+            self.park.account(*key, "", text);
+        }
+        self.park.original.extend_from_slice(raw);
+        self.park.rewritten.extend_from_slice(staged);
+        self.park.settle(false, out);
     }
 
     /// Computes raw spans for the plan's sites and sizes the per-site buffers.
@@ -382,6 +531,9 @@ impl Engine {
         if self.texts.len() < n {
             self.texts.resize_with(n, String::new);
         }
+        if self.inputs.len() < n {
+            self.inputs.resize_with(n, String::new);
+        }
         self.changed.clear();
         self.changed.resize(n, false);
         Ok(())
@@ -393,6 +545,12 @@ impl Engine {
         };
         let token = doc.get(site.span.clone()).unwrap_or_default();
         let text = decode_string(token, &mut self.decoded);
+        if !site.full
+            && let Some(input) = self.inputs.get_mut(n)
+        {
+            input.clear();
+            input.push_str(text);
+        }
         buf.clear();
         let t = TextRef {
             key: site.key,
@@ -486,6 +644,7 @@ impl Engine {
         if t.open {
             self.before.extend_from_slice(self.terminator);
         }
+        self.synth.push((key, released.clone()));
         Ok(())
     }
 
@@ -590,9 +749,16 @@ impl Engine {
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
         self.before.clear();
+        self.synth.clear();
         self.plan.sites.clear();
         self.end_keys(EndSel::All, filter, None)?;
-        self.emit_before(out);
+        let mut staged = std::mem::take(&mut self.staged);
+        staged.clear();
+        self.emit_before(&mut staged);
+        self.changed.clear();
+        self.stage(&[], &staged, out);
+        self.park.settle(true, out);
+        self.staged = staged;
         Ok(())
     }
 

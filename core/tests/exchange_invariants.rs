@@ -1,0 +1,419 @@
+//! The invariants of DESIGN.md §3, checked through the whole engine (codec + holdback +
+//! detectors) for every API shape, over the byte-exact captures and synthetic clean streams.
+
+use proptest::prelude::*;
+use sluice_core::codec::{IdentityFilter, StreamKey, StreamKind, TextFilter, TextRef};
+use sluice_core::holdback::Redactor;
+use sluice_core::policy::DirectionPolicy;
+use sluice_core::{Action, BodyOutcome, Engine, ExchangeContext, HeadersOutcome, Policy};
+use std::sync::{Arc, OnceLock};
+
+fn corpus(name: &str) -> Vec<u8> {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["../tests/corpus/streams", "../../shared/corpus/streams"] {
+        let p = here.join(dir).join(name);
+        if let Ok(b) = std::fs::read(&p) {
+            return b;
+        }
+    }
+    panic!("corpus stream {name} not found");
+}
+
+fn engine() -> &'static Engine {
+    static E: OnceLock<Engine> = OnceLock::new();
+    E.get_or_init(|| Engine::new(Policy::default()).unwrap())
+}
+
+/// Values planted in the captures, assembled so the source holds no secret-shaped literal.
+fn planted() -> Vec<String> {
+    vec![
+        ["AKIA", "IX6EA6QOM66ZJOJY"].concat(),
+        ["ops", "@example.com"].concat(),
+        ["ghp_", "wZeA5jbsBXA3hcMNWcyTLvJ47rGpct3WUzkh"].concat(),
+        ["biufMdI8X2Y4rUmer+BH3M1XS0", "DRdJuPnBIKpi99"].concat(),
+        [
+            "xoxp-614897071248-",
+            "1075690072003-fQ7Dh3yEg42ipqnX1fkkjbd9",
+        ]
+        .concat(),
+    ]
+}
+
+struct Case {
+    file: &'static str,
+    path: &'static str,
+    content_type: &'static str,
+}
+
+const CASES: [Case; 6] = [
+    Case {
+        file: "openai-chat.sse",
+        path: "/v1/chat/completions",
+        content_type: "text/event-stream",
+    },
+    Case {
+        file: "openai-responses.sse",
+        path: "/v1/responses",
+        content_type: "text/event-stream",
+    },
+    Case {
+        file: "anthropic.sse",
+        path: "/v1/messages",
+        content_type: "text/event-stream",
+    },
+    Case {
+        file: "gemini.sse",
+        path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        content_type: "text/event-stream",
+    },
+    Case {
+        file: "ollama.ndjson",
+        path: "/api/chat",
+        content_type: "application/x-ndjson",
+    },
+    Case {
+        file: "mcp-tools-call-result.sse",
+        path: "/mcp",
+        content_type: "text/event-stream",
+    },
+];
+
+/// Runs a response body through a fresh exchange, cut at `cuts`; returns what left.
+fn run_response(path: &str, content_type: &str, body: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let mut ex = engine().exchange(ExchangeContext::default());
+    let req = vec![
+        (":path".to_string(), path.to_string()),
+        (":method".to_string(), "POST".to_string()),
+    ];
+    assert!(matches!(
+        ex.request_headers(&req),
+        HeadersOutcome::Continue(_)
+    ));
+    let resp = vec![
+        (":status".to_string(), "200".to_string()),
+        ("content-type".to_string(), content_type.to_string()),
+    ];
+    assert!(matches!(
+        ex.response_headers(&resp),
+        HeadersOutcome::Continue(_)
+    ));
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut points: Vec<usize> = cuts
+        .iter()
+        .copied()
+        .filter(|&c| c > 0 && c < body.len())
+        .collect();
+    points.sort_unstable();
+    points.dedup();
+    points.push(body.len());
+    for (i, end) in points.iter().enumerate() {
+        let chunk = &body[start..*end];
+        let eos = i + 1 == points.len();
+        match ex.response_body(chunk, eos) {
+            BodyOutcome::Unchanged => out.extend_from_slice(chunk),
+            BodyOutcome::Replace(b) => out.extend_from_slice(&b),
+            BodyOutcome::Reply(r) => panic!("unexpected local reply {}", r.reason),
+        }
+        start = *end;
+    }
+    // Envoy may repeat the end of stream: nothing more may leave.
+    match ex.response_body(&[], true) {
+        BodyOutcome::Unchanged => {}
+        BodyOutcome::Replace(b) => assert!(b.is_empty(), "bytes after the end"),
+        BodyOutcome::Reply(_) => panic!("reply after the end"),
+    }
+    let record = ex.finish();
+    assert!(record.errors.is_empty(), "errors: {:?}", record.errors);
+    out
+}
+
+/// Invariant 1: every event's data (or NDJSON line) is valid JSON, the body valid UTF-8.
+fn assert_valid(content_type: &str, out: &[u8]) {
+    let text = std::str::from_utf8(out).expect("output is valid UTF-8");
+    if content_type == "application/x-ndjson" {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            serde_json::from_str::<serde_json::Value>(line).expect("NDJSON line is JSON");
+        }
+        return;
+    }
+    let normalised = text.replace("\r\n", "\n");
+    for event in normalised.split("\n\n").filter(|e| !e.trim().is_empty()) {
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        let data = data.join("\n");
+        if data.is_empty() || data == "[DONE]" {
+            continue;
+        }
+        serde_json::from_str::<serde_json::Value>(&data).expect("event data is JSON");
+    }
+}
+
+fn assert_no_planted(out: &[u8]) {
+    let text = String::from_utf8_lossy(out);
+    for value in planted() {
+        assert!(!text.contains(&value), "a planted value left the engine");
+        // Also after JSON-unescaping (a value could hide behind escapes).
+        let unescaped = text.replace("\\/", "/");
+        assert!(
+            !unescaped.contains(&value),
+            "a planted value left the engine (escaped)"
+        );
+    }
+}
+
+#[test]
+fn captures_are_masked_valid_and_chunking_independent() {
+    for case in &CASES {
+        let body = corpus(case.file);
+        let whole = run_response(case.path, case.content_type, &body, &[]);
+        assert_no_planted(&whole);
+        assert_valid(case.content_type, &whole);
+        assert!(
+            String::from_utf8_lossy(&whole).contains("[REDACTED:"),
+            "{}: nothing was masked",
+            case.file
+        );
+        // Invariants 3 and 4: the same output for a split at every offset.
+        for cut in 1..body.len() {
+            let split = run_response(case.path, case.content_type, &body, &[cut]);
+            assert!(
+                split == whole,
+                "{}: output differs when cut at {cut}",
+                case.file
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_chunking_gives_the_same_masked_output(case in 0usize..CASES.len(), cuts in proptest::collection::vec(0usize..8000, 0..40)) {
+        let c = &CASES[case];
+        let body = corpus(c.file);
+        let whole = run_response(c.path, c.content_type, &body, &[]);
+        let cut: Vec<usize> = cuts.iter().map(|x| x % body.len().max(1)).collect();
+        let out = run_response(c.path, c.content_type, &body, &cut);
+        prop_assert!(out == whole);
+    }
+}
+
+/// Builds a clean stream of `api` carrying `tokens`.
+fn clean_stream(api: &str, tokens: &[&str]) -> (String, &'static str, &'static str) {
+    let j = |s: &str| serde_json::to_string(s).unwrap();
+    let mut out = String::new();
+    match api {
+        "openai-chat" => {
+            for t in tokens {
+                out.push_str(&format!(
+                    "data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":null}}]}}\n\n",
+                    j(t)
+                ));
+            }
+            out.push_str("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+            (out, "/v1/chat/completions", "text/event-stream")
+        }
+        "anthropic" => {
+            out.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+            for t in tokens {
+                out.push_str(&format!(
+                    "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":{}}}}}\n\n",
+                    j(t)
+                ));
+            }
+            out.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+            (out, "/v1/messages", "text/event-stream")
+        }
+        "gemini" => {
+            for (i, t) in tokens.iter().enumerate() {
+                let finish = if i + 1 == tokens.len() {
+                    ", \"finishReason\": \"STOP\""
+                } else {
+                    ""
+                };
+                out.push_str(&format!(
+                    "data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"text\": {}}}], \"role\": \"model\"}}{finish}, \"index\": 0}}]}}\r\n\r\n",
+                    j(t)
+                ));
+            }
+            (
+                out,
+                "/v1beta/models/m:streamGenerateContent?alt=sse",
+                "text/event-stream",
+            )
+        }
+        "ollama" => {
+            for t in tokens {
+                out.push_str(&format!(
+                    "{{\"model\":\"m\",\"message\":{{\"role\":\"assistant\",\"content\":{}}},\"done\":false}}\n",
+                    j(t)
+                ));
+            }
+            out.push_str("{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true}\n");
+            (out, "/api/chat", "application/x-ndjson")
+        }
+        _ => {
+            for (n, t) in tokens.iter().enumerate() {
+                out.push_str(&format!(
+                    "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"sequence_number\":{n},\"item_id\":\"m\",\"output_index\":0,\"content_index\":0,\"delta\":{}}}\n\n",
+                    j(t)
+                ));
+            }
+            let full: String = tokens.concat();
+            out.push_str(&format!(
+                "event: response.output_text.done\ndata: {{\"type\":\"response.output_text.done\",\"item_id\":\"m\",\"output_index\":0,\"content_index\":0,\"text\":{}}}\n\n",
+                j(&full)
+            ));
+            (out, "/v1/responses", "text/event-stream")
+        }
+    }
+}
+
+const CLEAN_TOKENS: &[&str] = &[
+    "The",
+    " café",
+    " on",
+    " the",
+    " corner",
+    " serves",
+    " naïve",
+    " \"quoted\"",
+    " coffee",
+    ".\n",
+    "Line",
+    " two",
+    " has",
+    " an",
+    " emoji",
+    " 🙂",
+    " and",
+    " a",
+    " tab\t",
+    "char",
+    " (",
+    "42",
+    ")",
+    ".",
+    " Ask",
+    " the",
+    " team",
+    " at",
+    " 10",
+    ":30",
+    " tomorrow",
+    ".",
+];
+
+#[test]
+fn clean_streams_leave_byte_identical_whatever_the_chunking() {
+    for api in [
+        "openai-chat",
+        "anthropic",
+        "gemini",
+        "ollama",
+        "openai-responses",
+    ] {
+        let (body, path, ct) = clean_stream(api, CLEAN_TOKENS);
+        let body = body.into_bytes();
+        let whole = run_response(path, ct, &body, &[]);
+        assert!(whole == body, "{api}: a clean stream changed");
+        for cut in 1..body.len() {
+            let out = run_response(path, ct, &body, &[cut]);
+            assert!(
+                out == body,
+                "{api}: a clean stream changed when cut at {cut}"
+            );
+        }
+        let every: Vec<usize> = (1..body.len()).collect();
+        assert!(
+            run_response(path, ct, &body, &every) == body,
+            "{api}: byte-by-byte"
+        );
+    }
+}
+
+#[test]
+fn a_secret_split_into_single_characters_is_masked_in_every_api() {
+    let secret = ["AKIA", "IX6EA6QOM66ZJOJY"].concat();
+    let mut tokens: Vec<String> = vec!["Your".into(), " key".into(), " is".into(), " ".into()];
+    tokens.extend(secret.chars().map(|c| c.to_string()));
+    tokens.push(" ok".into());
+    let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    for api in [
+        "openai-chat",
+        "anthropic",
+        "gemini",
+        "ollama",
+        "openai-responses",
+    ] {
+        let (body, path, ct) = clean_stream(api, &refs);
+        let out = run_response(path, ct, body.as_bytes(), &[]);
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains(&secret), "{api}: secret leaked");
+        assert!(
+            text.contains("[REDACTED:aws-access-key-id]"),
+            "{api}: no mask"
+        );
+        assert_valid(ct, &out);
+    }
+}
+
+#[test]
+fn held_text_never_exceeds_the_cap() {
+    // A digit run stays viable (card, phone) for as long as it grows.
+    let scanner = Arc::new(sluice_core::Scanner::new(&Default::default()).unwrap());
+    let policy = DirectionPolicy {
+        credential: Action::Mask,
+        pii: Action::Mask,
+        injection: Action::Flag,
+    };
+    let cap = 256;
+    let mut r = Redactor::new(scanner, None, policy, cap);
+    let key = StreamKey {
+        kind: StreamKind::Text,
+        index: 0,
+        sub: 0,
+    };
+    let mut released = String::new();
+    let mut out = String::new();
+    for i in 0..5000 {
+        out.clear();
+        let digit = char::from(b'0' + (i % 10) as u8);
+        r.delta(
+            TextRef {
+                key,
+                role: sluice_core::codec::Role::Assistant,
+                text: &digit.to_string(),
+            },
+            &mut out,
+        );
+        released.push_str(&out);
+        assert!(r.held_bytes() <= cap, "held {} > cap {cap}", r.held_bytes());
+    }
+    out.clear();
+    r.end(key, &mut out);
+    released.push_str(&out);
+    assert_eq!(r.held_bytes(), 0);
+    assert!(!released.is_empty());
+}
+
+#[test]
+fn identity_filter_is_the_baseline() {
+    // The identity filter is what "no inspection" looks like; the engine with no finding must
+    // produce the same bytes.
+    let (body, path, ct) = clean_stream("openai-chat", CLEAN_TOKENS);
+    let mut rw = sluice_core::codec::ResponseRewriter::new(
+        sluice_core::Api::OpenAiChat,
+        sluice_core::codec::Framing::Sse,
+        1 << 20,
+    );
+    let mut out = Vec::new();
+    rw.push(body.as_bytes(), true, &mut IdentityFilter, &mut out)
+        .unwrap();
+    assert_eq!(out, run_response(path, ct, body.as_bytes(), &[]));
+}
