@@ -199,7 +199,7 @@ pub fn render(
         let _ = writeln!(out, "#### {n} concurrent streams\n");
         let _ = writeln!(
             out,
-            "Per-token delivery delay (upstream write → client has the token's text), ms:\n"
+            "Per-token delivery delay (upstream write → client has the token's text), ms; held back: tokens whose text reached the client no earlier than the upstream's next event (for Envoy alone: queueing of more than a token interval):\n"
         );
         let _ = writeln!(
             out,
@@ -432,21 +432,18 @@ fn budgets(pooled: &[Pooled], memory: &[Memory]) -> Vec<Budget> {
                 });
             }
         }
-        let held: usize = pooled
-            .iter()
-            .filter(|p| p.mode == mode)
-            .map(|p| p.held)
-            .sum();
-        let tokens: usize = pooled
-            .iter()
-            .filter(|p| p.mode == mode)
-            .map(|p| p.tokens)
-            .sum();
+        let count = |m: Mode, f: fn(&Pooled) -> usize| -> usize {
+            pooled.iter().filter(|p| p.mode == m).map(f).sum()
+        };
+        let held = count(mode, |p| p.held);
+        let tokens = count(mode, |p| p.tokens);
+        // Envoy alone holds nothing back: what it shows is queueing, the same in every mode.
+        let queued = count(Mode::Plain, |p| p.held);
         out.push(Budget {
             what: format!("tokens held back on benign prose, {}", mode_name(mode)),
-            limit: "0".to_owned(),
-            measured: format!("{held} of {tokens}"),
-            met: Some(held == 0),
+            limit: "0 (beyond Envoy alone's)".to_owned(),
+            measured: format!("{held} of {tokens} (Envoy alone: {queued})"),
+            met: Some(held <= queued),
         });
     }
     for m in memory.iter().filter(|m| m.mode.uses_sluice_process()) {
