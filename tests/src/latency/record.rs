@@ -112,10 +112,12 @@ pub struct StreamTimings {
     /// Time to first token, less the upstream's own pause before it: what the path adds.
     pub first_token: Duration,
     /// The same up to the event that carried the first token upstream, whatever text it
-    /// holds: time to first token with holdback excluded.
+    /// holds: time to first token without the text holdback moved to later events (an
+    /// event parked whole still counts late).
     pub first_event: Duration,
-    /// Per role and token event, client arrival minus upstream write: the path's own delay,
-    /// holdback excluded. Empty when the client saw fewer events than were sent (merged).
+    /// Per role and token event, client arrival minus upstream write: the path's own delay
+    /// when holdback only moves text between events (parked events still count late).
+    /// Empty when the client saw fewer events than were sent (merged).
     pub events: Vec<Duration>,
 }
 

@@ -247,7 +247,7 @@ pub fn render(
         }
         let _ = writeln!(
             out,
-            "\nTime to first token: request sent → the first token's text, less the upstream's own pause before it, measured on probe streams started one at a time while all N streams flow (\"holdback excluded\": up to the event that carried the token; \"start-up burst\": the N streams' own first tokens, N requests within one token interval). Per-event latency: upstream write → client has the event, role and token events matched by position (the path's own delay, holdback excluded). CPU time of each process per token delivered. ms unless noted:\n"
+            "\nTime to first token: request sent → the first token's text, less the upstream's own pause before it, measured on probe streams started one at a time while all N streams flow (\"holdback excluded\": up to the event that carried the token, which excludes text moved to later events but not events parked whole; \"start-up burst\": the N streams' own first tokens, N requests within one token interval). Per-event latency: upstream write → client has the event, role and token events matched by position (the path's own delay when holdback only moves text; events parked whole still count late). CPU time of each process per token delivered. ms unless noted:\n"
         );
         let _ = writeln!(
             out,
@@ -398,7 +398,7 @@ fn budgets(pooled: &[Pooled], memory: &[Memory]) -> Vec<Budget> {
         }
         for (path_only, what) in [
             (false, "added token delay"),
-            (true, "path only (per event, holdback excluded)"),
+            (true, "per event (text moved by holdback excluded)"),
         ] {
             if let Some((a50, a99)) = added(pooled, mode, 64, path_only) {
                 out.push(Budget {
@@ -420,7 +420,7 @@ fn budgets(pooled: &[Pooled], memory: &[Memory]) -> Vec<Budget> {
         for (n, path_only) in [(64, false), (64, true), (256, false), (256, true)] {
             if let Some(a) = added_first_token_p50(pooled, mode, n, path_only) {
                 let what = if path_only {
-                    "path only (holdback excluded)"
+                    "time to first token's event (text moved by holdback excluded)"
                 } else {
                     "added time to first token"
                 };
