@@ -6,8 +6,13 @@
 //!    non-word byte, or on a punctuation byte, within the last [`WINDOW`] bytes). The DFA is
 //!    the union of every enabled rule's full regex plus the PII grammars, so a dead state means
 //!    no rule can match from there whatever follows.
-//! 2. The trailing run of token bytes, when credentials or decoders are on: a token, or an
-//!    encoded run that decodes to one, may still be growing there.
+//! 2. The trailing run of token bytes, when credentials or decoders are on and the run already
+//!    looks like a token (a digit, `_ - + / = % \\`, a capital after the first letter) or is at
+//!    least [`PROSE_WORD_MAX`] bytes long: a token, or an encoded run that decodes to one, may
+//!    still be growing there. A short plain word (`the`, `Hello`) is released: holding every
+//!    word would delay all prose by one token. The cost is that a bare secret (no literal
+//!    opener, no context keyword) whose first characters arrive as a plain word in an event of
+//!    their own may have those first few letters released before the rest is masked.
 //! 3. An open `-----BEGIN ... PRIVATE KEY-----` block whose closing line has not arrived.
 
 use std::sync::Mutex;
@@ -19,6 +24,9 @@ use super::gate::{RUN_BYTE, is_word};
 use super::{BuildError, Check, DetectorOptions, RULES, pii, rule_pattern, syntax_config};
 
 const PEM_HEADER: &str = r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----";
+
+/// Longest trailing plain word released without waiting for the next text.
+const PROSE_WORD_MAX: usize = 12;
 
 /// How far back candidate starts are tried.
 const WINDOW: usize = 512;
@@ -109,7 +117,9 @@ impl Viability {
             {
                 r -= 1;
             }
-            best = best.min(r);
+            if bytes.get(r..).is_some_and(looks_like_token) {
+                best = best.min(r);
+            }
         }
         if self.pem
             && let Some(b) = open_pem(bytes)
@@ -150,6 +160,17 @@ impl Viability {
         }
         None
     }
+}
+
+/// Whether a trailing run could be the start of a token or an encoded run rather than a word
+/// of prose.
+fn looks_like_token(run: &[u8]) -> bool {
+    if run.len() >= PROSE_WORD_MAX {
+        return true;
+    }
+    run.iter()
+        .enumerate()
+        .any(|(i, &b)| !b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_uppercase()))
 }
 
 /// Whether the anchored DFA is still alive after reading `hay[q..]`. `None` when the lazy
