@@ -163,6 +163,11 @@ fn bench(c: &mut Criterion) {
     });
     let generated = generated_prose();
     group.throughput(Throughput::Bytes(generated.len() as u64));
+    // Baseline for ratios: one memchr pass over the same bytes (memory-bound reading speed of
+    // this machine, measured in the same run).
+    group.bench_function("baseline_memchr_newlines_1mb", |b| {
+        b.iter(|| black_box(memchr::memchr_iter(b'\n', black_box(generated.as_bytes())).count()))
+    });
     group.bench_function("generated_prose_1mb", |b| {
         let mut out = Vec::new();
         b.iter(|| {

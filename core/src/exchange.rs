@@ -130,16 +130,33 @@ pub enum EngineError {
 pub struct Engine {
     policy: Arc<Policy>,
     scanner: Arc<Scanner>,
+    /// Per direction, the scanner whose `viable_from` decides holdback (masked families only).
+    hold_request: Arc<Scanner>,
+    hold_response: Arc<Scanner>,
     injection: Arc<InjectionDetector>,
 }
 
 impl Engine {
     pub fn new(policy: Policy) -> Result<Engine, EngineError> {
         policy.validate()?;
-        let scanner = Scanner::new(&policy.detectors.options())?;
+        let options = policy.detectors.options();
+        let scanner = Arc::new(Scanner::new(&options)?);
+        let hold_for = |dp: &crate::policy::DirectionPolicy| -> Result<Arc<Scanner>, EngineError> {
+            let masks = |a: Action| matches!(a, Action::Mask | Action::Block);
+            let held = hold_options(&options, masks(dp.credential), masks(dp.pii));
+            Ok(if held == options { scanner.clone() } else { Arc::new(Scanner::new(&held)?) })
+        };
+        let hold_request = hold_for(&policy.request)?;
+        let hold_response = if policy.response == policy.request {
+            hold_request.clone()
+        } else {
+            hold_for(&policy.response)?
+        };
         Ok(Engine {
             policy: Arc::new(policy),
-            scanner: Arc::new(scanner),
+            scanner,
+            hold_request,
+            hold_response,
             injection: Arc::new(InjectionDetector::new()),
         })
     }
@@ -182,11 +199,31 @@ impl Engine {
             .detectors
             .injection
             .then(|| (self.injection.clone(), p.detectors.injection_threshold));
-        let dp = match direction {
-            Direction::Request => p.request,
-            Direction::Response => p.response,
+        let (dp, hold) = match direction {
+            Direction::Request => (p.request, &self.hold_request),
+            Direction::Response => (p.response, &self.hold_response),
         };
-        Redactor::new(self.scanner.clone(), injection, dp, p.limits.holdback_bytes)
+        Redactor::new(self.scanner.clone(), hold.clone(), injection, dp, p.limits.holdback_bytes)
+    }
+}
+
+/// The detector families whose findings are masked (or blocked) in a direction: only those
+/// need text held back while it streams.
+fn hold_options(
+    all: &crate::detect::DetectorOptions,
+    credentials: bool,
+    pii: bool,
+) -> crate::detect::DetectorOptions {
+    crate::detect::DetectorOptions {
+        credentials: all.credentials && credentials,
+        email: all.email && pii,
+        phone: all.phone && pii,
+        payment_card: all.payment_card && pii,
+        us_ssn: all.us_ssn && pii,
+        iban: all.iban && pii,
+        ip_address: all.ip_address && pii,
+        decoders: all.decoders && (credentials || pii),
+        decode_depth: all.decode_depth,
     }
 }
 

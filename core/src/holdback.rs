@@ -56,6 +56,9 @@ struct Holdback {
 #[derive(Debug)]
 pub struct Redactor {
     scanner: Arc<Scanner>,
+    /// Decides what to hold: only the families this direction masks or blocks, so a flagged
+    /// family (counted, not masked) never delays text.
+    hold: Arc<Scanner>,
     injection: Option<(Arc<InjectionDetector>, f32)>,
     policy: DirectionPolicy,
     cap: usize,
@@ -68,12 +71,14 @@ pub struct Redactor {
 impl Redactor {
     pub fn new(
         scanner: Arc<Scanner>,
+        hold: Arc<Scanner>,
         injection: Option<(Arc<InjectionDetector>, f32)>,
         policy: DirectionPolicy,
         cap: usize,
     ) -> Self {
         Redactor {
             scanner,
+            hold,
             injection,
             policy,
             cap: cap.max(64),
@@ -198,7 +203,7 @@ impl TextFilter for Redactor {
         }
 
         let findings = self.scan_into_scratch(&hb.buf);
-        let mut safe = self.scanner.viable_from(&hb.buf).max(hb.released);
+        let mut safe = self.hold.viable_from(&hb.buf).max(hb.released);
         // Never cut a finding in two: hold all of one that straddles the safe point.
         for f in &findings {
             if f.start < safe && f.end > safe && f.start >= hb.released {

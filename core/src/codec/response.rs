@@ -49,40 +49,58 @@ enum Decoder {
 #[derive(Debug)]
 struct Debt {
     key: StreamKey,
-    /// Original text received for the stream since parking began.
+    /// Original text of the parked events, oldest first.
     received: String,
     /// Bytes of `received` the filter has released, unchanged, so far.
     released: usize,
 }
 
+/// One text site of a parked event, kept so the event can be rebuilt if the window turns out
+/// to need rewriting.
+#[derive(Debug)]
+struct ParkedSite {
+    span: Range<usize>,
+    /// The delta stream, or `None` for a complete-text site (whose `text` is the filter's).
+    key: Option<StreamKey>,
+    text: String,
+    /// Length of the original delta text (what releasing the raw event consumes).
+    len: usize,
+}
+
+#[derive(Debug)]
+struct Parked {
+    raw: Vec<u8>,
+    sites: Vec<ParkedSite>,
+    /// A synthesised event carrying released text (`raw` is the synthesised bytes); dropped
+    /// when the window leaves as original bytes, since the originals carry that text.
+    synthetic: Option<StreamKey>,
+}
+
 /// Event-level holdback that keeps invariant 2 (no finding → byte-identical output).
 ///
 /// When the filter holds back part of an event's text, the event is parked rather than sent
-/// re-encoded with a shorter text. If everything the filter later releases is exactly the
-/// held original text, the parked events leave as their original bytes; if it released
-/// anything else (a mask), the rewritten events leave instead. Either way the client gets the
-/// text at the same moment: when the filter releases it.
+/// re-encoded with a shorter text. Parked events leave in order, as their original bytes, as
+/// soon as all of their text has been released unchanged — so a word held until the next
+/// event costs one event of delay and nothing else. If the filter releases anything other than
+/// the held original text (a mask), the parked events are rebuilt: each stream's released text
+/// goes into its last parked event, the other parked deltas of that stream become empty, and
+/// from then on events leave rewritten (a finding was made; identity is no longer promised).
 #[derive(Debug, Default)]
 struct Park {
-    active: bool,
-    /// Every release so far was the original text.
-    clean: bool,
-    original: Vec<u8>,
-    rewritten: Vec<u8>,
+    events: std::collections::VecDeque<Parked>,
     debts: Vec<Debt>,
+    /// Original bytes parked.
+    bytes: usize,
+    /// A finding changed the text: no more parking for this body.
+    tainted: bool,
 }
 
 impl Park {
-    fn start(&mut self) {
-        self.active = true;
-        self.clean = true;
-        self.original.clear();
-        self.rewritten.clear();
-        self.debts.clear();
+    fn active(&self) -> bool {
+        !self.events.is_empty()
     }
 
-    /// Records that the stream `key` received `input` and the filter released `output`.
-    fn account(&mut self, key: StreamKey, input: &str, output: &str) {
+    fn debt(&mut self, key: StreamKey) -> &mut Debt {
         let pos = match self.debts.iter().position(|d| d.key == key) {
             Some(p) => p,
             None => {
@@ -94,50 +112,122 @@ impl Park {
                 self.debts.len() - 1
             }
         };
-        let Some(d) = self.debts.get_mut(pos) else {
-            return;
-        };
+        &mut self.debts[pos]
+    }
+
+    /// Records that `key` received `input` and the filter released `output`; false when the
+    /// release is not the held original text.
+    fn account(&mut self, key: StreamKey, input: &str, output: &str) -> bool {
+        let d = self.debt(key);
         d.received.push_str(input);
         let rest = d.received.get(d.released..).unwrap_or_default();
         if rest.starts_with(output) {
             d.released += output.len();
+            true
         } else {
-            self.clean = false;
+            false
         }
     }
 
-    fn balanced(&self) -> bool {
-        self.debts.iter().all(|d| d.released == d.received.len())
-    }
-
-    /// Sends the parked events when the filter has caught up (or must: `force`, dirty, cap).
-    fn settle(&mut self, force: bool, out: &mut Vec<u8>) {
-        if !self.active {
-            return;
+    /// Sends, as original bytes, every parked event at the front whose text is all released.
+    fn release_front(&mut self, out: &mut Vec<u8>) {
+        while let Some(front) = self.events.front() {
+            if front.synthetic.is_some() {
+                self.events.pop_front();
+                continue;
+            }
+            let ready = front.sites.iter().all(|site| match site.key {
+                Some(k) => self
+                    .debts
+                    .iter()
+                    .find(|d| d.key == k)
+                    .is_some_and(|d| d.released >= site.len),
+                None => true,
+            });
+            if !ready {
+                break;
+            }
+            let Some(front) = self.events.pop_front() else { break };
+            for site in &front.sites {
+                if let Some(k) = site.key
+                    && let Some(d) = self.debts.iter_mut().find(|d| d.key == k)
+                {
+                    let len = site.len.min(d.received.len());
+                    d.received.drain(..len);
+                    d.released -= len.min(d.released);
+                }
+            }
+            self.bytes -= front.raw.len().min(self.bytes);
+            out.extend_from_slice(&front.raw);
         }
-        let balanced = self.balanced();
-        if !(force || balanced || !self.clean || self.original.len() > PARK_CAP) {
-            return;
+        if self.events.is_empty() {
+            self.debts.retain(|d| !d.received.is_empty());
+            self.bytes = 0;
         }
-        if self.clean && balanced {
-            out.extend_from_slice(&self.original);
-        } else {
-            out.extend_from_slice(&self.rewritten);
-        }
-        self.active = false;
-        self.original.clear();
-        self.rewritten.clear();
-        self.debts.clear();
     }
 
     /// Bytes that need no filtering (comments, metadata events) keep their place in line.
     fn pass(&mut self, raw: &[u8], out: &mut Vec<u8>) {
-        if self.active {
-            self.original.extend_from_slice(raw);
-            self.rewritten.extend_from_slice(raw);
+        if self.active() {
+            self.bytes += raw.len();
+            self.events.push_back(Parked {
+                raw: raw.to_vec(),
+                sites: Vec::new(),
+                synthetic: None,
+            });
         } else {
             out.extend_from_slice(raw);
         }
+    }
+
+    /// Rebuilds and sends every parked event with the text actually released: per stream, the
+    /// released original text not yet sent plus `extra` (the releases that did not match).
+    fn release_rewritten(&mut self, extra: &[(StreamKey, String)], out: &mut Vec<u8>) {
+        let mut text: Vec<(StreamKey, String)> = self
+            .debts
+            .iter()
+            .map(|d| (d.key, d.received.get(..d.released).unwrap_or_default().to_string()))
+            .collect();
+        for (k, t) in extra {
+            match text.iter_mut().find(|(key, _)| key == k) {
+                Some((_, s)) => s.push_str(t),
+                None => text.push((*k, t.clone())),
+            }
+        }
+        // The last real event carrying each stream gets its text; earlier ones get "".
+        let last = |k: StreamKey, events: &std::collections::VecDeque<Parked>| {
+            events
+                .iter()
+                .rposition(|e| e.synthetic.is_none() && e.sites.iter().any(|s| s.key == Some(k)))
+        };
+        let owners: Vec<(StreamKey, Option<usize>)> =
+            text.iter().map(|(k, _)| (*k, last(*k, &self.events))).collect();
+        let mut spans: Vec<Range<usize>> = Vec::new();
+        for (i, ev) in self.events.iter().enumerate() {
+            if let Some(k) = ev.synthetic {
+                // Only needed when no real event of that stream is parked to carry the text.
+                if owners.iter().any(|(key, o)| *key == k && o.is_none()) {
+                    out.extend_from_slice(&ev.raw);
+                }
+                continue;
+            }
+            spans.clear();
+            spans.extend(ev.sites.iter().map(|s| s.span.clone()));
+            splice(&ev.raw, &spans, out, |n, out| {
+                let Some(site) = ev.sites.get(n) else { return };
+                match site.key {
+                    None => encode_string(&site.text, out),
+                    Some(k) => {
+                        let mine = owners.iter().any(|(key, o)| *key == k && *o == Some(i));
+                        let t = text.iter().find(|(key, _)| *key == k).map(|(_, t)| t.as_str());
+                        encode_string(if mine { t.unwrap_or("") } else { "" }, out);
+                    }
+                }
+            });
+        }
+        self.events.clear();
+        self.debts.clear();
+        self.bytes = 0;
     }
 }
 
@@ -150,8 +240,9 @@ struct Engine {
     texts: Vec<String>,
     /// Filter input per delta site (for the park's accounting).
     inputs: Vec<String>,
-    /// Text released into synthesised events during the current event, per stream.
-    synth: Vec<(StreamKey, String)>,
+    /// Text released into synthesised events during the current event, per stream, with the
+    /// synthesised event's range in `before`.
+    synth: Vec<(StreamKey, String, Range<usize>)>,
     park: Park,
     /// The current event as rewritten (synthesised events first).
     staged: Vec<u8>,
@@ -445,7 +536,6 @@ impl Engine {
             self.emit_before(&mut staged);
             staged.extend_from_slice(raw);
             self.stage(raw, &staged, out);
-            self.park.settle(true, out);
             self.staged = staged;
             return Ok(());
         }
@@ -486,33 +576,51 @@ impl Engine {
         Ok(())
     }
 
-    /// Sends the current event (`staged` = as rewritten, `raw` = as received) or parks it.
+    /// Sends the current event (`staged` = synthesised events + the event as rewritten, `raw`
+    /// = as received) or parks it (see [`Park`]).
     fn stage(&mut self, raw: &[u8], staged: &[u8], out: &mut Vec<u8>) {
         let changed = !self.synth.is_empty() || self.changed.iter().any(|&c| c);
-        if !changed && !self.park.active {
+        if self.park.tainted || (!changed && !self.park.active()) {
             out.extend_from_slice(staged);
             return;
         }
-        if !self.park.active {
-            self.park.start();
-        }
+        let mut clean = true;
+        let mut extra: Vec<(StreamKey, String)> = Vec::new();
+        let mut sites = Vec::with_capacity(self.plan.sites.len());
         for (n, site) in self.plan.sites.iter().enumerate() {
             let output = self.texts.get(n).map_or("", String::as_str);
+            let span = self.raw_spans.get(n).cloned().unwrap_or(0..0);
             if site.full {
-                if self.changed.get(n) == Some(&true) {
-                    self.park.clean = false;
-                }
+                clean &= self.changed.get(n) != Some(&true);
+                sites.push(ParkedSite { span, key: None, text: output.to_string(), len: 0 });
             } else {
                 let input = self.inputs.get(n).map_or("", String::as_str);
-                self.park.account(site.key, input, output);
+                if !self.park.account(site.key, input, output) {
+                    clean = false;
+                    extra.push((site.key, output.to_string()));
+                }
+                sites.push(ParkedSite { span, key: Some(site.key), text: String::new(), len: input.len() });
             }
         }
-        for (key, text) in &self.synth {
-            self.park.account(*key, "", text);
+        for (key, text, range) in &self.synth {
+            if !self.park.account(*key, "", text) {
+                clean = false;
+                extra.push((*key, text.clone()));
+            }
+            self.park.events.push_back(Parked {
+                raw: self.before.get(range.clone()).unwrap_or_default().to_vec(),
+                sites: Vec::new(),
+                synthetic: Some(*key),
+            });
         }
-        self.park.original.extend_from_slice(raw);
-        self.park.rewritten.extend_from_slice(staged);
-        self.park.settle(false, out);
+        self.park.bytes += raw.len();
+        self.park.events.push_back(Parked { raw: raw.to_vec(), sites, synthetic: None });
+        if !clean || self.park.bytes > PARK_CAP {
+            self.park.release_rewritten(&extra, out);
+            self.park.tainted = true;
+        } else {
+            self.park.release_front(out);
+        }
     }
 
     /// Computes raw spans for the plan's sites and sizes the per-site buffers.
@@ -634,6 +742,7 @@ impl Engine {
         };
         let released = &self.released;
         let spans: Vec<Range<usize>> = t.spans.iter().map(|s| s.0.clone()).collect();
+        let start = self.before.len();
         splice(&t.raw, &spans, &mut self.before, |n, out| {
             if t.spans.get(n).is_some_and(|s| s.1) {
                 encode_string(released, out);
@@ -644,7 +753,8 @@ impl Engine {
         if t.open {
             self.before.extend_from_slice(self.terminator);
         }
-        self.synth.push((key, released.clone()));
+        let range = start..self.before.len();
+        self.synth.push((key, released.clone(), range));
         Ok(())
     }
 
@@ -757,7 +867,11 @@ impl Engine {
         self.emit_before(&mut staged);
         self.changed.clear();
         self.stage(&[], &staged, out);
-        self.park.settle(true, out);
+        if self.park.active() {
+            // Everything is released at the end; a window still open did not get its text.
+            self.park.release_rewritten(&[], out);
+            self.park.tainted = true;
+        }
         self.staged = staged;
         Ok(())
     }
