@@ -71,10 +71,11 @@ pub struct Viability {
     /// The PII grammars alone: what a plain word that names no trigger is walked through.
     word_dfa: Option<DFA>,
     word_cache: Mutex<Option<Cache>>,
-    /// Token and anywhere literals of the enabled rules, matched in exact case.
-    openers: Vec<&'static str>,
-    /// Context keywords of the enabled assignment rules, matched in any case.
-    keywords: Vec<&'static str>,
+    /// Token and anywhere literals of the enabled rules, matched in exact case, by first byte.
+    openers: Vec<Vec<&'static [u8]>>,
+    /// Context keywords of the enabled assignment rules, matched in any case, by lowercase
+    /// first byte.
+    keywords: Vec<Vec<&'static [u8]>>,
     /// Bytes some pattern can start with (under any look-behind).
     starts: [bool; 256],
     token_tail: bool,
@@ -111,14 +112,9 @@ impl Viability {
                 }
             }
             openers.extend(SCHEME_OPENERS);
-            // An empty literal would make `windows(0)` panic, and names nothing.
-            openers.retain(|l| !l.is_empty());
-            keywords.retain(|k| !k.is_empty());
-            openers.sort_unstable();
-            openers.dedup();
-            keywords.sort_unstable_by_key(|k| k.to_ascii_lowercase());
-            keywords.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         }
+        let openers = by_first_byte(&openers, |b| b);
+        let keywords = by_first_byte(&keywords, |b| b.to_ascii_lowercase());
         patterns.extend(pii_patterns.iter().cloned());
         let dfa = build_dfa(&patterns)?;
         let word_dfa = build_dfa(&pii_patterns)?;
@@ -201,9 +197,13 @@ impl Viability {
             if !candidate {
                 continue;
             }
+            // The PII grammars are part of the full automaton, so a plain word they keep alive
+            // needs no further walk (with e-mail on, that is every word, cheaply).
             let alive = match bytes.get(q..) {
-                Some(word) if is_plain_word(word) && !self.names_a_trigger(word) => {
+                Some(word) if is_plain_word(word) => {
                     self.word_alive(bytes, q)
+                        || (self.names_a_trigger(word)
+                            && walk(dfa, cache, bytes, q).unwrap_or(true))
                 }
                 _ => walk(dfa, cache, bytes, q).unwrap_or(true),
             };
@@ -230,18 +230,45 @@ impl Viability {
 
     /// Whether a trailing plain word may be the start of a rule's trigger, or holds one whole.
     fn names_a_trigger(&self, word: &[u8]) -> bool {
-        self.openers.iter().any(|lit| {
-            let lit = lit.as_bytes();
-            (word.len() >= MIN_OPENER_PREFIX && lit.starts_with(word))
-                || word.windows(lit.len()).any(|w| w == lit)
-        }) || self.keywords.iter().any(|k| {
-            let k = k.as_bytes();
-            (word.len() >= MIN_KEYWORD_PREFIX
-                && k.get(..word.len())
-                    .is_some_and(|p| p.eq_ignore_ascii_case(word)))
-                || word.windows(k.len()).any(|w| w.eq_ignore_ascii_case(k))
+        word.iter().enumerate().any(|(i, &b)| {
+            let rest = word.get(i..).unwrap_or_default();
+            bucket(&self.openers, b).iter().any(|lit| {
+                rest.starts_with(lit)
+                    || (i == 0 && word.len() >= MIN_OPENER_PREFIX && lit.starts_with(word))
+            }) || bucket(&self.keywords, b.to_ascii_lowercase())
+                .iter()
+                .any(|k| {
+                    rest.get(..k.len())
+                        .is_some_and(|r| r.eq_ignore_ascii_case(k))
+                        || (i == 0
+                            && word.len() >= MIN_KEYWORD_PREFIX
+                            && k.get(..word.len())
+                                .is_some_and(|p| p.eq_ignore_ascii_case(word)))
+                })
         })
     }
+}
+
+/// The literals of `table` that begin with `b`.
+fn bucket<'t>(table: &'t [Vec<&'static [u8]>], b: u8) -> &'t [&'static [u8]] {
+    table.get(usize::from(b)).map_or(&[], Vec::as_slice)
+}
+
+/// Literals grouped by `key` of their first byte, duplicates and empty literals dropped.
+fn by_first_byte(literals: &[&'static str], key: impl Fn(u8) -> u8) -> Vec<Vec<&'static [u8]>> {
+    let mut table: Vec<Vec<&'static [u8]>> = vec![Vec::new(); 256];
+    for lit in literals {
+        let bytes = lit.as_bytes();
+        let Some(&first) = bytes.first() else {
+            continue;
+        };
+        if let Some(slot) = table.get_mut(usize::from(key(first)))
+            && !slot.contains(&bytes)
+        {
+            slot.push(bytes);
+        }
+    }
+    table
 }
 
 fn build_dfa(patterns: &[String]) -> Result<Option<DFA>, BuildError> {
