@@ -11,6 +11,10 @@ fn main() {
             "call +1 415 55",
             "we use tokens",
             "value abc123",
+            "my pass",
+            "db_password=hun",
+            "It goes to",
+            "account D",
         ] {
             println!("{name}: {t:?} -> {} of {}", s.viable_from(t), t.len());
         }
