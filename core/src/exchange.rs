@@ -144,7 +144,11 @@ impl Engine {
         let hold_for = |dp: &crate::policy::DirectionPolicy| -> Result<Arc<Scanner>, EngineError> {
             let masks = |a: Action| matches!(a, Action::Mask | Action::Block);
             let held = hold_options(&options, masks(dp.credential), masks(dp.pii));
-            Ok(if held == options { scanner.clone() } else { Arc::new(Scanner::new(&held)?) })
+            Ok(if held == options {
+                scanner.clone()
+            } else {
+                Arc::new(Scanner::new(&held)?)
+            })
         };
         let hold_request = hold_for(&policy.request)?;
         let hold_response = if policy.response == policy.request {
@@ -203,7 +207,13 @@ impl Engine {
             Direction::Request => (p.request, &self.hold_request),
             Direction::Response => (p.response, &self.hold_response),
         };
-        Redactor::new(self.scanner.clone(), hold.clone(), injection, dp, p.limits.holdback_bytes)
+        Redactor::new(
+            self.scanner.clone(),
+            hold.clone(),
+            injection,
+            dp,
+            p.limits.holdback_bytes,
+        )
     }
 }
 

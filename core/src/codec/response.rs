@@ -147,7 +147,9 @@ impl Park {
             if !ready {
                 break;
             }
-            let Some(front) = self.events.pop_front() else { break };
+            let Some(front) = self.events.pop_front() else {
+                break;
+            };
             for site in &front.sites {
                 if let Some(k) = site.key
                     && let Some(d) = self.debts.iter_mut().find(|d| d.key == k)
@@ -186,7 +188,12 @@ impl Park {
         let mut text: Vec<(StreamKey, String)> = self
             .debts
             .iter()
-            .map(|d| (d.key, d.received.get(..d.released).unwrap_or_default().to_string()))
+            .map(|d| {
+                (
+                    d.key,
+                    d.received.get(..d.released).unwrap_or_default().to_string(),
+                )
+            })
             .collect();
         for (k, t) in extra {
             match text.iter_mut().find(|(key, _)| key == k) {
@@ -200,8 +207,10 @@ impl Park {
                 .iter()
                 .rposition(|e| e.synthetic.is_none() && e.sites.iter().any(|s| s.key == Some(k)))
         };
-        let owners: Vec<(StreamKey, Option<usize>)> =
-            text.iter().map(|(k, _)| (*k, last(*k, &self.events))).collect();
+        let owners: Vec<(StreamKey, Option<usize>)> = text
+            .iter()
+            .map(|(k, _)| (*k, last(*k, &self.events)))
+            .collect();
         let mut spans: Vec<Range<usize>> = Vec::new();
         for (i, ev) in self.events.iter().enumerate() {
             if let Some(k) = ev.synthetic {
@@ -219,7 +228,10 @@ impl Park {
                     None => encode_string(&site.text, out),
                     Some(k) => {
                         let mine = owners.iter().any(|(key, o)| *key == k && *o == Some(i));
-                        let t = text.iter().find(|(key, _)| *key == k).map(|(_, t)| t.as_str());
+                        let t = text
+                            .iter()
+                            .find(|(key, _)| *key == k)
+                            .map(|(_, t)| t.as_str());
                         encode_string(if mine { t.unwrap_or("") } else { "" }, out);
                     }
                 }
@@ -592,14 +604,24 @@ impl Engine {
             let span = self.raw_spans.get(n).cloned().unwrap_or(0..0);
             if site.full {
                 clean &= self.changed.get(n) != Some(&true);
-                sites.push(ParkedSite { span, key: None, text: output.to_string(), len: 0 });
+                sites.push(ParkedSite {
+                    span,
+                    key: None,
+                    text: output.to_string(),
+                    len: 0,
+                });
             } else {
                 let input = self.inputs.get(n).map_or("", String::as_str);
                 if !self.park.account(site.key, input, output) {
                     clean = false;
                     extra.push((site.key, output.to_string()));
                 }
-                sites.push(ParkedSite { span, key: Some(site.key), text: String::new(), len: input.len() });
+                sites.push(ParkedSite {
+                    span,
+                    key: Some(site.key),
+                    text: String::new(),
+                    len: input.len(),
+                });
             }
         }
         for (key, text, range) in &self.synth {
@@ -614,7 +636,11 @@ impl Engine {
             });
         }
         self.park.bytes += raw.len();
-        self.park.events.push_back(Parked { raw: raw.to_vec(), sites, synthetic: None });
+        self.park.events.push_back(Parked {
+            raw: raw.to_vec(),
+            sites,
+            synthetic: None,
+        });
         if !clean || self.park.bytes > PARK_CAP {
             self.park.release_rewritten(&extra, out);
             self.park.tainted = true;
