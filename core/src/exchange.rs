@@ -484,13 +484,13 @@ impl Exchange {
             ));
             self.stopped = true;
         }
-        let outcome = if !self.stopped && state.decompressor.is_none() && out == chunk {
+        if !self.stopped && state.decompressor.is_none() && out == chunk {
+            // Keep the buffer for the next chunk: the common passthrough allocates nothing.
+            self.scratch = out;
             BodyOutcome::Unchanged
         } else {
-            BodyOutcome::Replace(out.clone())
-        };
-        self.scratch = out;
-        outcome
+            BodyOutcome::Replace(out)
+        }
     }
 
     /// `x-sluice-decision` value: the decision so far and counts by category, never a value.

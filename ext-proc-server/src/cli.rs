@@ -213,14 +213,18 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Whether `head` opens a server-sent event stream.
+fn looks_like_sse(head: &[u8]) -> bool {
+    let trimmed = head.trim_ascii_start();
+    [&b"data:"[..], b"event:", b":", b"id:"]
+        .iter()
+        .any(|p| trimmed.starts_with(p))
+}
+
 /// Guesses whether `head` starts a response body of `api`.
 fn looks_like_response(api: Api, head: &[u8]) -> bool {
     let trimmed = head.trim_ascii_start();
-    if trimmed.starts_with(b"data:")
-        || trimmed.starts_with(b"event:")
-        || trimmed.starts_with(b":")
-        || trimmed.starts_with(b"id:")
-    {
+    if looks_like_sse(head) {
         return true;
     }
     if api == Api::Text {
@@ -240,12 +244,7 @@ fn looks_like_response(api: Api, head: &[u8]) -> bool {
 }
 
 fn content_type(api: Api, head: &[u8]) -> &'static str {
-    let trimmed = head.trim_ascii_start();
-    let sse = trimmed.starts_with(b"data:")
-        || trimmed.starts_with(b"event:")
-        || trimmed.starts_with(b":")
-        || trimmed.starts_with(b"id:");
-    match (api, sse) {
+    match (api, looks_like_sse(head)) {
         (Api::Text, _) => "text/plain",
         (_, true) => "text/event-stream",
         (Api::Ollama, false) => "application/x-ndjson",
