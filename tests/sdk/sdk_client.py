@@ -1,6 +1,7 @@
 """Streams through Sluice with the official SDKs and prints what the application would see.
 
-Reads one JSON object on stdin: {"sdk": "openai-chat" | "openai-responses" | "anthropic",
+Reads one JSON object on stdin: {"sdk": "openai-chat" | "openai-responses" | "anthropic" |
+"gemini" | "ollama",
 "base_url": ..., "mode": "stream" | "blocked", "prompt": ..., "headers": {...}}.
 Prints one JSON object: {"text": ..., "tool": ...} for a stream, or {"error": class name,
 "status": HTTP status} when the SDK raised its API error (null when it did not).
@@ -83,6 +84,44 @@ def run(cfg):
             final = stream.get_final_message()
         tool = "".join(json.dumps(b.input) for b in final.content if b.type == "tool_use")
         return {"text": text, "tool": tool}
+    if sdk == "gemini":
+        from google import genai
+        from google.genai import errors, types
+
+        client = genai.Client(
+            api_key="test-not-a-key",
+            http_options=types.HttpOptions(
+                base_url=cfg["base_url"],
+                headers=cfg.get("headers") or {},
+                timeout=30000,
+            ),
+        )
+        call = lambda: client.models.generate_content_stream(
+            model="gemini-2.5-flash", contents=prompt
+        )
+        if cfg["mode"] == "blocked":
+            try:
+                list(call())
+            except errors.APIError as e:
+                return {"error": type(e).__name__, "status": e.code}
+            return {"error": None, "status": None}
+        text = "".join(chunk.text or "" for chunk in call())
+        return {"text": text, "tool": ""}
+    if sdk == "ollama":
+        import ollama
+
+        client = ollama.Client(host=cfg["base_url"], headers=cfg.get("headers") or {}, timeout=30)
+        call = lambda: client.chat(
+            model="llama3.2", messages=[{"role": "user", "content": prompt}], stream=True
+        )
+        if cfg["mode"] == "blocked":
+            try:
+                list(call())
+            except ollama.ResponseError as e:
+                return {"error": type(e).__name__, "status": e.status_code}
+            return {"error": None, "status": None}
+        text = "".join(chunk.message.content or "" for chunk in call())
+        return {"text": text, "tool": ""}
     raise SystemExit("unknown sdk " + sdk)
 
 

@@ -4,10 +4,13 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::convert::Infallible;
+
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 /// A request to send.
 #[derive(Clone, Debug)]
@@ -17,7 +20,41 @@ pub struct Request {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// How the body goes on the wire.
+    pub delivery: Delivery,
 }
+
+/// How the client hands a request body to Envoy. Envoy's filters see a different sequence of
+/// callbacks for each (body with the headers, many body callbacks, an empty end-of-stream
+/// frame), so request-side scenarios try them all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Delivery {
+    /// HTTP/1.1 with `content-length`, the body in one write.
+    #[default]
+    Whole,
+    /// HTTP/1.1 with `content-length`, the body in [`PIECE_BYTES`] pieces written apart.
+    LengthPieces,
+    /// HTTP/1.1 `transfer-encoding: chunked`, one chunk per piece.
+    Chunked,
+    /// HTTP/2 without TLS (prior knowledge), one DATA frame per piece, then an empty frame
+    /// that ends the stream.
+    Http2,
+}
+
+impl Delivery {
+    pub const ALL: [Delivery; 4] = [
+        Delivery::Whole,
+        Delivery::LengthPieces,
+        Delivery::Chunked,
+        Delivery::Http2,
+    ];
+}
+
+/// Size of one piece of a body delivered in pieces.
+pub const PIECE_BYTES: usize = 64;
+
+/// Pause between pieces, so Envoy reads them as separate body callbacks.
+const PIECE_GAP: Duration = Duration::from_millis(2);
 
 impl Request {
     pub fn post(path: &str, body: impl Into<Vec<u8>>) -> Request {
@@ -26,6 +63,7 @@ impl Request {
             path: path.to_owned(),
             headers: Vec::new(),
             body: body.into(),
+            delivery: Delivery::Whole,
         }
     }
 
@@ -35,6 +73,7 @@ impl Request {
             path: path.to_owned(),
             headers: Vec::new(),
             body: Vec::new(),
+            delivery: Delivery::Whole,
         }
     }
 
@@ -45,6 +84,11 @@ impl Request {
 
     pub fn headers(mut self, headers: impl IntoIterator<Item = (String, String)>) -> Request {
         self.headers.extend(headers);
+        self
+    }
+
+    pub fn delivery(mut self, delivery: Delivery) -> Request {
+        self.delivery = delivery;
         self
     }
 }
@@ -208,27 +252,51 @@ pub async fn open(
         .await
         .map_err(|source| ClientError::Connect { addr, source })?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|source| ClientError::Handshake { addr, source })?;
-    tokio::spawn(conn);
+    let http2 = req.delivery == Delivery::Http2;
+    // HTTP/2 carries the authority in the URI (`:authority`), HTTP/1.1 in `host`.
+    let uri = if http2 {
+        format!("http://localhost{}", req.path)
+    } else {
+        req.path.clone()
+    };
     let mut builder = hyper::Request::builder()
         .method(req.method.as_str())
-        .uri(req.path.as_str());
-    if !req
-        .headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .uri(uri.as_str());
+    if !http2
+        && !req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("host"))
     {
         builder = builder.header("host", "localhost");
     }
     for (n, v) in &req.headers {
         builder = builder.header(n.as_str(), v.as_str());
     }
-    let request = builder.body(Full::new(Bytes::from(req.body.clone())))?;
+    let declares_length = req
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+    if req.delivery == Delivery::LengthPieces && !declares_length {
+        builder = builder.header("content-length", req.body.len());
+    }
+    let request = builder.body(request_body(req))?;
     let sent_at = Instant::now();
-    let resp = tokio::time::timeout(head_timeout, sender.send_request(request))
-        .await
+    let sending = if http2 {
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .map_err(|source| ClientError::Handshake { addr, source })?;
+        tokio::spawn(conn);
+        tokio::time::timeout(head_timeout, sender.send_request(request)).await
+    } else {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| ClientError::Handshake { addr, source })?;
+        tokio::spawn(conn);
+        tokio::time::timeout(head_timeout, sender.send_request(request)).await
+    };
+    let resp = sending
         .map_err(|_| ClientError::HeadTimeout(head_timeout))?
         .map_err(ClientError::NoResponse)?;
     let (parts, body) = resp.into_parts();
@@ -249,6 +317,33 @@ pub async fn open(
         chunks: Vec::new(),
         end: None,
     })
+}
+
+type RequestBody = BoxBody<Bytes, Infallible>;
+
+/// The body as [`Request::delivery`] says: whole, or in pieces written [`PIECE_GAP`] apart
+/// (a body of unknown size, which HTTP/1.1 sends chunked unless a length is declared).
+fn request_body(req: &Request) -> RequestBody {
+    if req.delivery == Delivery::Whole {
+        return Full::new(Bytes::from(req.body.clone())).boxed();
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+    let pieces: Vec<Bytes> = req
+        .body
+        .chunks(PIECE_BYTES)
+        .map(Bytes::copy_from_slice)
+        .collect();
+    tokio::spawn(async move {
+        for (i, piece) in pieces.into_iter().enumerate() {
+            if i > 0 {
+                tokio::time::sleep(PIECE_GAP).await;
+            }
+            if tx.send(Ok(Frame::data(piece))).await.is_err() {
+                return;
+            }
+        }
+    });
+    StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed()
 }
 
 /// Sends `req` and collects the whole response within `deadline`.

@@ -7,6 +7,7 @@ use crate::api::{ApiShape, Framing, Planted};
 use crate::client::Response;
 use crate::harness::Stack;
 use crate::inspect;
+use crate::upstream::ScriptHandle;
 
 /// Upper bound for one scenario, stack start included.
 pub const SCENARIO_DEADLINE: Duration = Duration::from_secs(180);
@@ -127,6 +128,119 @@ pub async fn send(stack: &Stack, req: &crate::client::Request) -> Response {
     match stack.send(req).await {
         Ok(r) => r,
         Err(e) => panic!("request {} failed: {e}\n{}", req.path, stack.context()),
+    }
+}
+
+/// The request the upstream received for `script`, exactly one, or a failure with the logs.
+pub fn received_once(
+    stack: &Stack,
+    what: &str,
+    script: &ScriptHandle,
+) -> crate::upstream::RecordedRequest {
+    let mut received = stack.mock().requests_for(script);
+    assert_eq!(
+        received.len(),
+        1,
+        "{what}: the upstream received {} requests, expected one\n{}",
+        received.len(),
+        stack.context()
+    );
+    received.remove(0)
+}
+
+/// A request with nothing to mask reached the upstream exactly as the client sent it: the
+/// same method, path and body bytes, and a `content-length` (when present) that matches.
+pub fn assert_request_intact(
+    stack: &Stack,
+    what: &str,
+    sent: &crate::client::Request,
+    received: &crate::upstream::RecordedRequest,
+) {
+    assert_eq!(received.method, sent.method, "{what}: method changed");
+    assert_eq!(received.path, sent.path, "{what}: path changed");
+    assert_length_matches(stack, what, received);
+    if received.body != sent.body {
+        let at = received
+            .body
+            .iter()
+            .zip(&sent.body)
+            .position(|(a, b)| a != b)
+            .unwrap_or(received.body.len().min(sent.body.len()));
+        panic!(
+            "{what}: the upstream received {} body bytes, the client sent {}; first difference at byte {at}: received {:?}\n{}",
+            received.body.len(),
+            sent.body.len(),
+            String::from_utf8_lossy(
+                received
+                    .body
+                    .get(at..(at + 80).min(received.body.len()))
+                    .unwrap_or_default()
+            ),
+            stack.context()
+        );
+    }
+}
+
+/// A request carrying `planted` values reached the upstream as valid JSON that is the
+/// client's body byte for byte except that each planted value is replaced by a mask.
+pub fn assert_request_masked(
+    stack: &Stack,
+    what: &str,
+    sent: &crate::client::Request,
+    received: &crate::upstream::RecordedRequest,
+    planted: &[Planted],
+) {
+    assert_eq!(received.path, sent.path, "{what}: path changed");
+    assert_length_matches(stack, what, received);
+    assert_no_planted(stack, what, Framing::Json, &received.body, planted);
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(&received.body).is_ok(),
+        "{what}: the forwarded request is not JSON: {:?}\n{}",
+        inspect::scrub(&String::from_utf8_lossy(&received.body), planted),
+        stack.context()
+    );
+    let original = String::from_utf8_lossy(&sent.body);
+    let forwarded = String::from_utf8_lossy(&received.body);
+    if let Err(e) = inspect::check_masked_text(&original, planted, &forwarded) {
+        panic!("{what}: {e}\n{}", stack.context());
+    }
+    assert!(
+        inspect::contains(&received.body, b"[REDACTED"),
+        "{what}: forwarded without a mask where the planted value was\n{}",
+        stack.context()
+    );
+}
+
+fn assert_length_matches(stack: &Stack, what: &str, received: &crate::upstream::RecordedRequest) {
+    if let Some(len) = received.header("content-length") {
+        assert_eq!(
+            len.trim(),
+            received.body.len().to_string(),
+            "{what}: content-length does not match the body the upstream received\n{}",
+            stack.context()
+        );
+    }
+}
+
+/// Whether the request the upstream received asks for a streamed answer, the way `api`
+/// says so (a body flag, the Gemini path, or the MCP `accept` header).
+pub fn asks_for_stream(api: ApiShape, received: &crate::upstream::RecordedRequest) -> bool {
+    match api {
+        ApiShape::Gemini => received.path.contains(":streamGenerateContent"),
+        ApiShape::Mcp => received
+            .header("accept")
+            .is_some_and(|a| a.contains("text/event-stream")),
+        _ => {
+            let flag = serde_json::from_slice::<serde_json::Value>(&received.body)
+                .ok()
+                .and_then(|v| v.get("stream").and_then(serde_json::Value::as_bool));
+            // Ollama streams unless told not to; the other APIs only when told to.
+            if api == ApiShape::Ollama {
+                flag != Some(false)
+            } else {
+                flag == Some(true)
+            }
+        }
     }
 }
 

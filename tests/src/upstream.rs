@@ -505,6 +505,22 @@ async fn handle(
         script.body = ScriptBody::Deltas(synthetic_tokens(n));
     }
 
+    // A provider answers a POST whose body is not JSON with a 400, never with a stream: an
+    // inspection layer that loses or garbles the prompt then shows as an error, not as an
+    // answer the test could mistake for success.
+    let is_api = ApiShape::from_path(&path).is_some();
+    if is_api
+        && parts.method == hyper::Method::POST
+        && !matches!(script.body, ScriptBody::Raw { .. })
+        && serde_json::from_slice::<Value>(&body).is_err()
+    {
+        return Ok(full(
+            400,
+            "application/json",
+            br#"{"error":{"type":"invalid_request_error","message":"the request body is not valid JSON"}}"#
+                .to_vec(),
+        ));
+    }
     let Some((content_type, plain)) = answer(&path, &headers, &body, &script.body) else {
         return Ok(full(
             404,

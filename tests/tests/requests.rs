@@ -1,9 +1,13 @@
 //! What reaches the upstream, what Sluice reports, and compressed answers, in every mode.
 
 use sluice_e2e::api::{self, ApiShape, Framing, Planted};
+use sluice_e2e::client::Delivery;
 use sluice_e2e::harness::Mode;
 use sluice_e2e::inspect;
-use sluice_e2e::scenario::{api_request, assert_no_planted, injection_count, send, shared_stack};
+use sluice_e2e::scenario::{
+    api_request, asks_for_stream, assert_no_planted, assert_request_intact, assert_request_masked,
+    benign_prompt, injection_count, received_once, send, shared_stack,
+};
 use sluice_e2e::upstream::Script;
 
 const PROMPT_PLANTED: [Planted; 2] = [api::PROMPT_AWS_KEY_ID, api::PROMPT_AWS_SECRET];
@@ -17,57 +21,111 @@ fn prompt_with_credentials() -> String {
 }
 
 /// A credential in the prompt never reaches the upstream: the request is either forwarded
-/// masked (valid JSON, right length) or refused before the upstream.
+/// masked (valid JSON, the client's bytes with only the secrets replaced, right length) or
+/// refused before the upstream. Tried with every way a client hands Envoy the body.
 async fn prompt_credential_never_reaches_upstream(mode: Mode) {
     let stack = shared_stack(mode).await;
     for api in ApiShape::ALL {
         for stream in [true, false] {
-            let how = format!("{} stream={stream}", api.name());
-            let script = stack.mock().register(Script::default());
-            let mut req =
-                api_request(api, &prompt_with_credentials(), stream).headers([script.header()]);
-            if api == ApiShape::Mcp {
-                req.body = api::captures::MCP_TOOLS_CALL_REQUEST.to_vec();
+            for delivery in Delivery::ALL {
+                let how = format!("{} stream={stream} {delivery:?}", api.name());
+                let script = stack.mock().register(Script::default());
+                let mut req = api_request(api, &prompt_with_credentials(), stream)
+                    .headers([script.header()])
+                    .delivery(delivery);
+                if api == ApiShape::Mcp {
+                    req.body = api::captures::MCP_TOOLS_CALL_REQUEST.to_vec();
+                }
+                let resp = send(&stack, &req).await;
+                let received = stack.mock().requests_for(&script);
+                if received.is_empty() {
+                    assert!(
+                        (400..500).contains(&resp.status),
+                        "{how}: nothing reached the upstream but the client got {}\n{}",
+                        resp.status,
+                        stack.context()
+                    );
+                    continue;
+                }
+                let r = received_once(&stack, &how, &script);
+                assert_request_masked(&stack, &how, &req, &r, &PROMPT_PLANTED);
+                assert_eq!(resp.status, 200, "{how}\n{}", stack.context());
             }
-            let resp = send(&stack, &req).await;
-            let received = stack.mock().requests_for(&script);
-            if received.is_empty() {
-                assert!(
-                    (400..500).contains(&resp.status),
-                    "{how}: nothing reached the upstream but the client got {}\n{}",
-                    resp.status,
+        }
+    }
+}
+
+/// A request with nothing to mask reaches the upstream byte for byte, with a matching
+/// `content-length` when it has one, whatever the API and however the client delivered the
+/// body; a streamed request still asks for a stream upstream and gets one back.
+async fn clean_request_arrives_intact(mode: Mode) {
+    let stack = shared_stack(mode).await;
+    for api in ApiShape::ALL {
+        for stream in [true, false] {
+            for delivery in Delivery::ALL {
+                let how = format!("{} stream={stream} {delivery:?}", api.name());
+                let script = stack.mock().register(Script::deltas(api::CLEAN_DELTAS));
+                let prompt = format!(
+                    "{} Here is a longer passage so that the body spans several pieces: {}",
+                    benign_prompt(api),
+                    "the river runs past old mills and quiet fields. ".repeat(8)
+                );
+                let req = api_request(api, &prompt, stream)
+                    .headers([script.header()])
+                    .delivery(delivery);
+                let resp = send(&stack, &req).await;
+                assert_eq!(resp.status, 200, "{how}\n{}", stack.context());
+                let r = received_once(&stack, &how, &script);
+                assert_request_intact(&stack, &how, &req, &r);
+                assert_eq!(
+                    asks_for_stream(api, &r),
+                    stream,
+                    "{how}: the upstream request does not ask for what the client asked\n{}",
                     stack.context()
                 );
-                continue;
-            }
-            for r in &received {
-                assert_no_planted(
-                    &stack,
-                    &format!("{how}: upstream request"),
-                    Framing::Json,
-                    &r.body,
-                    &PROMPT_PLANTED,
-                );
-                assert!(
-                    serde_json::from_slice::<serde_json::Value>(&r.body).is_ok(),
-                    "{how}: the forwarded request is not JSON\n{}",
-                    stack.context()
-                );
-                if let Some(len) = r.header("content-length") {
+                let streamed = resp.header("content-type").is_some_and(|t| {
+                    t.contains("text/event-stream") || t.contains("application/x-ndjson")
+                });
+                if api != ApiShape::Mcp {
                     assert_eq!(
-                        len,
-                        r.body.len().to_string(),
-                        "{how}: content-length does not match the body"
+                        streamed,
+                        stream,
+                        "{how}: answer content type {:?}\n{}",
+                        resp.header("content-type"),
+                        stack.context()
                     );
                 }
-                assert!(
-                    inspect::contains(&r.body, b"REDACTED"),
-                    "{how}: forwarded without a mask where the credential was\n{}",
-                    stack.context()
-                );
             }
-            assert_eq!(resp.status, 200, "{how}\n{}", stack.context());
         }
+    }
+}
+
+/// An empty POST body stays empty (the upstream's own 400 comes back), and the upstream
+/// never receives bytes the client did not send.
+async fn empty_body_stays_empty(mode: Mode) {
+    let stack = shared_stack(mode).await;
+    for delivery in [Delivery::Whole, Delivery::Chunked, Delivery::Http2] {
+        let how = format!("empty body {delivery:?}");
+        let script = stack.mock().register(Script::default());
+        let mut req = api_request(ApiShape::OpenAiChat, "", true)
+            .headers([script.header()])
+            .delivery(delivery);
+        req.body.clear();
+        let resp = send(&stack, &req).await;
+        let received = stack.mock().requests_for(&script);
+        for r in &received {
+            assert!(
+                r.body.is_empty(),
+                "{how}: bytes appeared\n{}",
+                stack.context()
+            );
+        }
+        assert!(
+            (400..500).contains(&resp.status),
+            "{how}: status {}\n{}",
+            resp.status,
+            stack.context()
+        );
     }
 }
 
@@ -128,15 +186,8 @@ async fn injection_in_tool_result_flagged(mode: Mode) {
             api.name(),
             stack.context()
         );
-        for r in stack.mock().requests_for(&script) {
-            assert_no_planted(
-                &stack,
-                api.name(),
-                Framing::Json,
-                &r.body,
-                &[api::SLACK_TOKEN],
-            );
-        }
+        let r = received_once(&stack, api.name(), &script);
+        assert_request_masked(&stack, api.name(), &req, &r, &[api::SLACK_TOKEN]);
     }
 }
 
@@ -232,6 +283,8 @@ sluice_e2e::scenarios! {
     modes: [ext_proc => ExtProc, wasm => Wasm],
     tests: [
         prompt_credential_never_reaches_upstream,
+        clean_request_arrives_intact,
+        empty_body_stays_empty,
         injection_in_tool_result_flagged,
         injection_in_mcp_answer_reported,
         gzip_answer_never_leaks,

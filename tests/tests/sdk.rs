@@ -1,14 +1,16 @@
-//! The official `openai` and `anthropic` Python SDKs stream through Envoy + Sluice: they parse
-//! the masked stream, and a refused request raises their normal API error.
+//! The official Python SDKs (`openai` Chat and Responses, `anthropic`, `google-genai`, `ollama`)
+//! stream through Envoy + Sluice: what they send reaches the upstream intact (a masked e-mail
+//! aside) and still asks for a stream, they parse the masked answer, and a refused request
+//! raises their normal API error.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sluice_e2e::api::{self, ApiShape, Planted};
-use sluice_e2e::harness::{Mode, StackOptions, run_python};
+use sluice_e2e::harness::{Mode, Stack, StackOptions, run_python};
 use sluice_e2e::inspect;
-use sluice_e2e::scenario::own_stack;
+use sluice_e2e::scenario::{asks_for_stream, own_stack, received_once};
 use sluice_e2e::upstream::Script;
 
 /// Masks credentials and PII in answers (the default) and refuses requests carrying a
@@ -41,6 +43,39 @@ fn sdk_run(sdk: &str, base_url: &str, mode: &str, prompt: &str, headers: Value) 
     }
 }
 
+/// The prompt the SDKs send: an e-mail address (masked on the way by the policy's
+/// `request.pii: mask`) in text that must arrive unchanged around it.
+fn sdk_prompt() -> String {
+    format!(
+        "Please draft a short note to {} about the river walk on Sunday; keep it friendly.",
+        api::EMAIL.value
+    )
+}
+
+/// The request body the upstream received holds the SDK's prompt, every character intact
+/// except the e-mail address, which is masked.
+fn assert_prompt_masked(stack: &Stack, sdk: &str, body: &[u8]) {
+    let prompt = sdk_prompt();
+    let doc: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
+        panic!(
+            "{sdk}: the upstream request is not JSON ({e})\n{}",
+            stack.context()
+        )
+    });
+    let texts = inspect::strings_by_path(std::slice::from_ref(&doc));
+    let head = prompt.split(api::EMAIL.value).next().unwrap_or_default();
+    let Some(text) = texts.values().find(|t| t.starts_with(head)) else {
+        panic!(
+            "{sdk}: the prompt is not in the upstream request: {}\n{}",
+            inspect::scrub(&String::from_utf8_lossy(body), &all_planted()),
+            stack.context()
+        );
+    };
+    if let Err(e) = inspect::check_masked_text(&prompt, &[api::EMAIL], text) {
+        panic!("{sdk}: upstream request: {e}\n{}", stack.context());
+    }
+}
+
 fn all_planted() -> Vec<Planted> {
     vec![
         api::AWS_ACCESS_KEY_ID,
@@ -64,10 +99,19 @@ async fn sdks_parse_masked_streams_and_raise_on_refusal(mode: Mode) {
         ("openai-chat", ApiShape::OpenAiChat),
         ("openai-responses", ApiShape::OpenAiResponses),
         ("anthropic", ApiShape::Anthropic),
+        ("gemini", ApiShape::Gemini),
+        ("ollama", ApiShape::Ollama),
     ] {
         let script = stack.mock().register(Script::default());
         let (name, id) = script.header();
-        let out = sdk_run(sdk, &base, "stream", "hello", json!({ name: id }));
+        let out = sdk_run(sdk, &base, "stream", &sdk_prompt(), json!({ name: id }));
+        let received = received_once(&stack, sdk, &script);
+        assert!(
+            asks_for_stream(api, &received),
+            "{sdk}: the upstream was not asked for a stream\n{}",
+            stack.context()
+        );
+        assert_prompt_masked(&stack, sdk, &received.body);
         let shown = inspect::scrub(&out.to_string(), &planted);
         println!("{sdk} through {mode:?}: {shown}");
         let text = out.get("text").and_then(Value::as_str).unwrap_or("");

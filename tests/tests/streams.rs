@@ -10,7 +10,8 @@ use sluice_e2e::client::BodyEnd;
 use sluice_e2e::harness::Mode;
 use sluice_e2e::inspect;
 use sluice_e2e::scenario::{
-    api_request, assert_no_planted, benign_prompt, documents, send, shared_stack,
+    api_request, asks_for_stream, assert_no_planted, assert_request_intact, benign_prompt,
+    documents, received_once, send, shared_stack,
 };
 use sluice_e2e::upstream::{Chunking, Script};
 
@@ -46,6 +47,24 @@ fn text_paths(
         }
     }
     paths
+}
+
+/// The upstream got the client's request unchanged, so it was asked for a stream; the mock
+/// (like a provider) answers a request without the stream flag with one JSON document.
+fn assert_request_streams(
+    stack: &sluice_e2e::harness::Stack,
+    how: &str,
+    api: ApiShape,
+    req: &sluice_e2e::client::Request,
+    script: &sluice_e2e::upstream::ScriptHandle,
+) {
+    let r = received_once(stack, how, script);
+    assert_request_intact(stack, &format!("{how}: upstream request"), req, &r);
+    assert!(
+        asks_for_stream(api, &r),
+        "{how}: the upstream was not asked for a stream\n{}",
+        stack.context()
+    );
 }
 
 /// Checks how a stream of `api` must end, so a client library sees a finished answer.
@@ -85,6 +104,7 @@ async fn capture_masked(mode: Mode, api: ApiShape) {
         let script = stack.mock().register(delivery);
         let req = api_request(api, &benign_prompt(api), true).headers([script.header()]);
         let resp = send(&stack, &req).await;
+        assert_request_streams(&stack, &how, api, &req, &script);
         assert_eq!(resp.status, 200, "{how}\n{}", stack.context());
         assert_eq!(resp.end, BodyEnd::Complete, "{how}\n{}", stack.context());
         let body = resp.body();
@@ -122,6 +142,13 @@ async fn clean_byte_exact(mode: Mode, api: ApiShape) {
             .register(Script::deltas(api::CLEAN_DELTAS).chunking(chunking));
         let req = api_request(api, &benign_prompt(api), true).headers([script.header()]);
         let resp = send(&stack, &req).await;
+        assert_request_streams(
+            &stack,
+            &format!("{} {chunking:?}", api.name()),
+            api,
+            &req,
+            &script,
+        );
         assert_eq!(
             resp.status,
             200,
