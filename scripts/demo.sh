@@ -11,7 +11,10 @@ api=${1:-openai-chat}
 
 ./scripts/setup.sh
 echo "== building sluice and the sample upstream (release)" >&2
-cargo build --release --quiet -p sluice-ext-proc -p sluice-e2e --bin sluice-mock-upstream
+# Two builds: `--bin` applies to every package named with it, so one command would build only
+# the mock upstream and leave `target/release/sluice` missing on a fresh clone.
+cargo build --release --quiet -p sluice-ext-proc
+cargo build --release --quiet -p sluice-e2e --bin sluice-mock-upstream
 
 work=$(mktemp -d)
 pids=()
