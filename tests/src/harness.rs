@@ -153,6 +153,24 @@ pub fn wasm_module() -> Result<PathBuf, HarnessError> {
     })
 }
 
+/// The wasm module built with the test-only `test-trap` feature, which traps the VM on demand
+/// (request header `x-sluice-test-trap`): `SLUICE_WASM_TRAP`, else `target/trap/...`.
+pub fn trap_wasm_module() -> Result<PathBuf, HarnessError> {
+    let hint = "build it with `cargo build --profile release-wasm -p sluice-wasm --target wasm32-wasip1 --features test-trap --target-dir target/trap` or set SLUICE_WASM_TRAP";
+    let p = env_path("SLUICE_WASM_TRAP").unwrap_or_else(|| {
+        workspace_root().join("target/trap/wasm32-wasip1/release-wasm/sluice_wasm.wasm")
+    });
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(HarnessError::MissingTool {
+            what: "sluice wasm module with the test-trap feature",
+            looked: p.display().to_string(),
+            hint,
+        })
+    }
+}
+
 /// Python with the `openai` and `anthropic` SDKs: `SLUICE_PYTHON`, else `.venv/bin/python`
 /// (created with Envoy when missing).
 pub fn python() -> Result<PathBuf, HarnessError> {
@@ -397,6 +415,8 @@ pub struct StackOptions {
     /// How long Envoy may take to answer `/ready` with 200.
     pub ready_timeout: Duration,
     pub patch_bootstrap: Option<BootstrapPatch>,
+    /// The wasm module to load instead of [`wasm_module`] (wasm mode).
+    pub wasm_module: Option<PathBuf>,
 }
 
 impl Default for StackOptions {
@@ -406,6 +426,7 @@ impl Default for StackOptions {
             timeout_ms: None,
             ready_timeout: Duration::from_secs(30),
             patch_bootstrap: None,
+            wasm_module: None,
         }
     }
 }
@@ -417,6 +438,7 @@ impl std::fmt::Debug for StackOptions {
             .field("timeout_ms", &self.timeout_ms)
             .field("ready_timeout", &self.ready_timeout)
             .field("patch_bootstrap", &self.patch_bootstrap.is_some())
+            .field("wasm_module", &self.wasm_module)
             .finish()
     }
 }
@@ -428,6 +450,8 @@ pub struct Stack {
     // Field order is drop order: Envoy goes before the ext_proc server it calls.
     envoy: Mutex<Process>,
     sluice: Option<Mutex<Process>>,
+    /// How `sluice serve` was started, to start it again on the same address.
+    sluice_launch: Option<SluiceLaunch>,
     listener: SocketAddr,
     admin: SocketAddr,
     /// Kept for the lifetime of the stack: logs, bootstrap, sockets.
@@ -465,8 +489,9 @@ impl Stack {
             Mode::Plain => None,
             _ => Some(sluice_binary()?),
         };
-        let wasm = match mode {
-            Mode::Wasm => Some(wasm_module()?),
+        let wasm = match (mode, &options.wasm_module) {
+            (Mode::Wasm, Some(module)) => Some(module.clone()),
+            (Mode::Wasm, None) => Some(wasm_module()?),
             _ => None,
         };
         let dir = tempfile::Builder::new()
@@ -484,12 +509,18 @@ impl Stack {
         };
 
         let mut sluice = None;
+        let mut sluice_launch = None;
         let mut sluice_addr = String::new();
         if mode.uses_sluice_process() {
             let bin = sluice_bin.as_deref().unwrap_or(Path::new("sluice"));
             let (process, addr) =
                 start_sluice(bin, mode, dir.path(), policy_path.as_deref()).await?;
             sluice = Some(Mutex::new(process));
+            sluice_launch = Some(SluiceLaunch {
+                bin: bin.to_path_buf(),
+                addr: addr.clone(),
+                policy: policy_path.clone(),
+            });
             sluice_addr = addr;
         }
 
@@ -566,6 +597,7 @@ impl Stack {
                         mock,
                         envoy: Mutex::new(envoy),
                         sluice,
+                        sluice_launch,
                         listener,
                         admin,
                         dir,
@@ -626,6 +658,41 @@ impl Stack {
     pub fn kill_sluice(&self) {
         if self.with_sluice(Process::kill).is_none() {
             panic!("{:?} has no sluice process to kill", self.mode);
+        }
+    }
+
+    /// Starts `sluice serve` again on the address it had (after [`Stack::kill_sluice`]) and
+    /// returns once it prints its readiness line. Panics in a mode without that process.
+    pub async fn restart_sluice(&self) -> Result<(), HarnessError> {
+        let (Some(launch), Some(slot)) = (&self.sluice_launch, &self.sluice) else {
+            panic!("{:?} has no sluice process to restart", self.mode);
+        };
+        let n = RESTARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = self.dir.path().join(format!("sluice-restart-{n}.log"));
+        let process = launch_sluice(&launch.bin, &launch.addr, launch.policy.as_deref(), &log)?;
+        let process = wait_listening(process).await?;
+        let mut old = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        old.kill();
+        *old = process;
+        Ok(())
+    }
+
+    /// SIGTERMs `sluice serve` (graceful shutdown).
+    pub fn term_sluice(&self) {
+        self.signal_sluice(Signal::SIGTERM);
+    }
+
+    /// Waits up to `timeout` for `sluice serve` to exit; its status if it did.
+    pub async fn sluice_exit(&self, timeout: Duration) -> Option<ExitStatus> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.with_sluice(Process::exited).flatten() {
+                return Some(status);
+            }
+            if started.elapsed() > timeout {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -694,6 +761,56 @@ impl Stack {
     }
 }
 
+/// How `sluice serve` was launched.
+struct SluiceLaunch {
+    bin: PathBuf,
+    addr: String,
+    policy: Option<PathBuf>,
+}
+
+static RESTARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn launch_sluice(
+    bin: &Path,
+    addr: &str,
+    policy: Option<&Path>,
+    log: &Path,
+) -> Result<Process, HarnessError> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve").arg("--listen").arg(addr);
+    if let Some(p) = policy {
+        cmd.arg("--policy").arg(p);
+    }
+    cmd.env(
+        "RUST_LOG",
+        std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
+    );
+    Process::start("sluice", cmd, log)
+}
+
+/// Waits for the readiness line `sluice serve` prints once it accepts connections.
+async fn wait_listening(mut process: Process) -> Result<Process, HarnessError> {
+    let started = Instant::now();
+    loop {
+        if process.log().contains("listening on") {
+            return Ok(process);
+        }
+        if let Some(status) = process.exited() {
+            return Err(HarnessError::SluiceExited {
+                status,
+                log: process.log(),
+            });
+        }
+        if started.elapsed() > SLUICE_START {
+            return Err(HarnessError::SluiceNotListening {
+                waited: SLUICE_START,
+                log: process.log(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn start_sluice(
     bin: &Path,
     mode: Mode,
@@ -709,37 +826,16 @@ async fn start_sluice(
             ),
             _ => loopback(free_port()?).to_string(),
         };
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve").arg("--listen").arg(&addr);
-        if let Some(p) = policy {
-            cmd.arg("--policy").arg(p);
-        }
-        cmd.env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
-        );
         let log = dir.join(format!("sluice-{attempt}.log"));
-        let mut process = Process::start("sluice", cmd, &log)?;
-        let started = Instant::now();
-        loop {
-            if process.log().contains("listening on") {
-                return Ok((process, addr));
+        let process = launch_sluice(bin, &addr, policy, &log)?;
+        match wait_listening(process).await {
+            Ok(process) => return Ok((process, addr)),
+            Err(HarnessError::SluiceExited { status, log })
+                if log.contains("in use") && attempt < 2 =>
+            {
+                last = Some(HarnessError::SluiceExited { status, log });
             }
-            if let Some(status) = process.exited() {
-                let text = process.log();
-                if text.contains("in use") && attempt < 2 {
-                    last = Some(HarnessError::SluiceExited { status, log: text });
-                    break;
-                }
-                return Err(HarnessError::SluiceExited { status, log: text });
-            }
-            if started.elapsed() > SLUICE_START {
-                return Err(HarnessError::SluiceNotListening {
-                    waited: SLUICE_START,
-                    log: process.log(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err(e) => return Err(e),
         }
     }
     Err(last.unwrap_or(HarnessError::SluiceNotListening {

@@ -151,6 +151,8 @@ pub struct Script {
     pub status: u16,
     /// Records when each write is handed to the connection, for latency measurements.
     pub send_clock: Option<SendClock>,
+    /// Abort the connection (no terminating chunk) once this many body bytes are written.
+    pub reset_after: Option<usize>,
 }
 
 /// The instants at which the mock handed each body write to its connection, in order.
@@ -184,6 +186,7 @@ impl Default for Script {
             pause_after: None,
             status: 200,
             send_clock: None,
+            reset_after: None,
         }
     }
 }
@@ -223,6 +226,11 @@ impl Script {
 
     pub fn pause_after(mut self, bytes: usize) -> Script {
         self.pause_after = Some(bytes);
+        self
+    }
+
+    pub fn reset_after(mut self, bytes: usize) -> Script {
+        self.reset_after = Some(bytes);
         self
     }
 
@@ -429,11 +437,16 @@ async fn accept_loop(
     }
 }
 
-type MockBody = BoxBody<Bytes, Infallible>;
+/// The body error aborts the connection mid-body: how the mock resets a stream.
+type MockBody = BoxBody<Bytes, std::io::Error>;
 
 fn full(status: u16, content_type: &str, body: Vec<u8>) -> Response<MockBody> {
     let len = body.len();
-    let mut resp = Response::new(http_body_util::Full::new(Bytes::from(body)).boxed());
+    let mut resp = Response::new(
+        http_body_util::Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
     *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
     let h = resp.headers_mut();
     if let Ok(v) = content_type.parse() {
@@ -539,7 +552,7 @@ async fn handle(
         plain_chunks
     };
 
-    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(16);
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
     let mut resp =
         Response::new(StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed());
     *resp.status_mut() =
@@ -566,9 +579,14 @@ async fn handle(
             hyper::header::HeaderValue::from_static("gzip"),
         );
     }
+    let (chunks, reset) = match script.reset_after {
+        Some(limit) => (truncate_chunks(chunks, limit), true),
+        None => (chunks, false),
+    };
     tokio::spawn(write_body(
         tx,
         chunks,
+        reset,
         script.gap,
         script.pause_after,
         pause,
@@ -577,9 +595,25 @@ async fn handle(
     Ok(resp)
 }
 
+/// The first `limit` bytes of `chunks`, cut inside a chunk where the limit falls.
+fn truncate_chunks(chunks: Vec<Vec<u8>>, limit: usize) -> Vec<Vec<u8>> {
+    let mut left = limit;
+    let mut out = Vec::new();
+    for mut c in chunks {
+        if left == 0 {
+            break;
+        }
+        c.truncate(left);
+        left -= c.len();
+        out.push(c);
+    }
+    out
+}
+
 async fn write_body(
-    tx: mpsc::Sender<Result<Frame<Bytes>, Infallible>>,
+    tx: mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
     chunks: Vec<Vec<u8>>,
+    reset: bool,
     gap: Duration,
     pause_after: Option<usize>,
     pause: Option<watch::Sender<u8>>,
@@ -636,6 +670,11 @@ async fn write_body(
         if tx.send(Ok(Frame::data(Bytes::from(chunk)))).await.is_err() {
             return;
         }
+    }
+    if reset {
+        let _ = tx
+            .send(Err(std::io::Error::other("mock upstream reset")))
+            .await;
     }
 }
 

@@ -67,6 +67,8 @@ impl RootContext for SluiceRoot {
         };
         Some(Box::new(SluiceHttp {
             filter: StreamFilter::new(inspector),
+            #[cfg(feature = "test-trap")]
+            trap: None,
         }))
     }
 }
@@ -140,6 +142,30 @@ fn unconfigured_reply() -> LocalReply {
 
 struct SluiceHttp {
     filter: StreamFilter<StreamInspector>,
+    /// The callback that traps the VM on purpose (test-only build).
+    #[cfg(feature = "test-trap")]
+    trap: Option<String>,
+}
+
+impl SluiceHttp {
+    /// Panics (a VM trap, `panic = "abort"`) in the callback the request named.
+    #[cfg(feature = "test-trap")]
+    fn maybe_trap(&mut self, callback: &str) {
+        if callback == "request-headers" {
+            self.trap = hostcalls::get_map_value(
+                proxy_wasm::types::MapType::HttpRequestHeaders,
+                "x-sluice-test-trap",
+            )
+            .ok()
+            .flatten();
+        }
+        if self.trap.as_deref() == Some(callback) {
+            panic!("test trap in {callback}");
+        }
+    }
+
+    #[cfg(not(feature = "test-trap"))]
+    fn maybe_trap(&mut self, _callback: &str) {}
 }
 
 impl Context for SluiceHttp {
@@ -150,10 +176,12 @@ impl Context for SluiceHttp {
 
 impl HttpContext for SluiceHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.maybe_trap("request-headers");
         self.filter.on_request_headers(&ProxyHost, end_of_stream)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.maybe_trap("request-body");
         self.filter
             .on_request_body(&ProxyHost, body_size, end_of_stream)
     }
@@ -163,10 +191,12 @@ impl HttpContext for SluiceHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.maybe_trap("response-headers");
         self.filter.on_response_headers(&ProxyHost, end_of_stream)
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.maybe_trap("response-body");
         self.filter
             .on_response_body(&ProxyHost, body_size, end_of_stream)
     }
