@@ -461,11 +461,20 @@ async fn kubernetes_deployment_serves_and_answers_its_probes() {
         .await
         .unwrap()
         .into_inner();
-    let first = tokio::time::timeout(WAIT, watch.next()).await.unwrap();
-    assert_eq!(
-        first.unwrap().unwrap().status,
-        ServingStatus::Serving as i32
-    );
+    let mut live = health
+        .watch(HealthCheckRequest {
+            service: liveness.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for stream in [&mut watch, &mut live] {
+        let first = tokio::time::timeout(WAIT, stream.next()).await.unwrap();
+        assert_eq!(
+            first.unwrap().unwrap().status,
+            ServingStatus::Serving as i32
+        );
+    }
     server.terminate();
     let next = tokio::time::timeout(WAIT, watch.next()).await.unwrap();
     assert_eq!(
@@ -473,7 +482,19 @@ async fn kubernetes_deployment_serves_and_answers_its_probes() {
         ServingStatus::NotServing as i32,
         "readiness ({readiness:?}) must turn NOT_SERVING on SIGTERM"
     );
+    // Liveness stays SERVING while streams drain: the kubelet must not kill a draining pod.
+    // Both would change together, so a short wait is enough to see a change.
+    if let Ok(Some(Ok(update))) =
+        tokio::time::timeout(Duration::from_millis(300), live.next()).await
+    {
+        assert_eq!(
+            update.status,
+            ServingStatus::Serving as i32,
+            "liveness ({liveness:?}) must stay SERVING during shutdown"
+        );
+    }
     drop(watch);
+    drop(live);
     drop(health);
     assert!(server.wait_exit().success());
     let _ = std::fs::remove_dir_all(&dir);
