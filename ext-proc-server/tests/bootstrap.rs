@@ -255,3 +255,82 @@ fn invalid_inputs_are_refused() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// The Istio EnvoyFilter of `deploy/kubernetes/overlays/istio-ext-proc` carries raw Envoy
+/// configuration, which the CRD schema does not check. Envoy does: the patches are applied to
+/// an ext_proc bootstrap the way Istio applies them (the HTTP filter inserted before the
+/// router, the listener fields merged), with a cluster of the name Istio generates, and Envoy's
+/// validate mode must accept the result. A misspelt proto field fails here.
+#[test]
+fn envoy_accepts_the_istio_ext_proc_filter() {
+    use serde_json::Value;
+    let path = workspace_root().join("deploy/kubernetes/overlays/istio-ext-proc/envoyfilter.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let filter: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let patches = filter["spec"]["configPatches"]
+        .as_array()
+        .expect("configPatches");
+
+    let (_, args) = GENERATED
+        .iter()
+        .find(|(name, _)| *name == "ext-proc.yaml")
+        .unwrap();
+    let mut doc: Value = serde_yaml_ng::from_str(&bootstrap(args)).unwrap();
+    let mut patched = 0;
+    for patch in patches {
+        let value = patch["patch"]["value"].clone();
+        match (
+            patch["applyTo"].as_str().unwrap_or_default(),
+            patch["patch"]["operation"].as_str().unwrap_or_default(),
+        ) {
+            ("HTTP_FILTER", "INSERT_BEFORE") => {
+                let before =
+                    patch["match"]["listener"]["filterChain"]["filter"]["subFilter"]["name"]
+                        .as_str()
+                        .expect("subFilter.name");
+                let filters = doc
+                    .pointer_mut(
+                        "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters",
+                    )
+                    .and_then(Value::as_array_mut)
+                    .expect("http_filters");
+                // The generated ext_proc filter gives way to the manifest's.
+                filters.retain(|f| f["name"] != value["name"]);
+                let at = filters
+                    .iter()
+                    .position(|f| f["name"] == before)
+                    .unwrap_or_else(|| panic!("no {before} filter"));
+                filters.insert(at, value.clone());
+                // The cluster Istio generates for the Service, by the name the filter uses.
+                let cluster = value["typed_config"]["grpc_service"]["envoy_grpc"]["cluster_name"]
+                    .as_str()
+                    .expect("envoy_grpc.cluster_name")
+                    .to_owned();
+                let clusters = doc
+                    .pointer_mut("/static_resources/clusters")
+                    .and_then(Value::as_array_mut)
+                    .unwrap();
+                let sluice = clusters
+                    .iter_mut()
+                    .find(|c| c["name"] == "sluice")
+                    .expect("the sluice cluster");
+                sluice["name"] = Value::from(cluster.clone());
+                sluice["load_assignment"]["cluster_name"] = Value::from(cluster);
+            }
+            ("LISTENER", "MERGE") => {
+                let listener = doc
+                    .pointer_mut("/static_resources/listeners/0")
+                    .and_then(Value::as_object_mut)
+                    .unwrap();
+                for (k, v) in value.as_object().expect("an object to merge") {
+                    listener.insert(k.clone(), v.clone());
+                }
+            }
+            other => panic!("the test does not apply a {other:?} patch yet"),
+        }
+        patched += 1;
+    }
+    assert_eq!(patched, 2);
+    let yaml = serde_yaml_ng::to_string(&doc).unwrap();
+    validate(&envoy(), "istio-ext-proc.yaml", &yaml);
+}

@@ -30,8 +30,13 @@ struct Server {
 
 impl Server {
     fn start(listen: &str) -> Server {
+        Server::start_with(&["serve", "--listen", listen])
+    }
+
+    /// `sluice ARGS…`; the arguments must make it serve.
+    fn start_with<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--listen", listen])
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -53,9 +58,11 @@ impl Server {
             addr: String::new(),
         };
         let line = server.wait_for("listening on ");
+        // Text or JSON log line: the address ends at a quote or a space.
         server.addr = line
             .split("listening on ")
             .nth(1)
+            .and_then(|rest| rest.split(['"', ' ']).next())
             .unwrap()
             .trim()
             .to_owned();
@@ -63,11 +70,15 @@ impl Server {
     }
 
     fn wait_for(&self, needle: &str) -> String {
+        let mut seen = Vec::new();
         loop {
             match self.lines.recv_timeout(WAIT) {
                 Ok(line) if line.contains(needle) => return line,
-                Ok(_) => continue,
-                Err(e) => panic!("no stderr line containing {needle:?}: {e}"),
+                Ok(line) => seen.push(line),
+                Err(e) => panic!(
+                    "no stderr line containing {needle:?}: {e}; stderr so far:\n{}",
+                    seen.join("\n")
+                ),
             }
         }
     }
@@ -383,6 +394,110 @@ async fn open_stream_finishes_after_sigterm() {
     assert!(matches!(answer, Response::ResponseBody(_)));
     drop(stream);
     assert!(server.wait_exit().success());
+}
+
+/// The container of `deploy/kubernetes/base` as today's binary runs it: its arguments are
+/// accepted (with the listener on loopback and the ConfigMap's policy file), and the gRPC
+/// health services its probes name answer as the probes expect: both SERVING, then the
+/// readiness one NOT_SERVING once SIGTERM arrives, and a clean exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_deployment_serves_and_answers_its_probes() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/base");
+    let read = |name: &str| {
+        std::fs::read_to_string(base.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let deployment: serde_json::Value = serde_yaml_ng::from_str(&read("deployment.yaml")).unwrap();
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let dir = std::env::temp_dir().join(format!("sluice-deployment-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(&policy, read("policy.yaml")).unwrap();
+
+    let mut args: Vec<String> = container["args"]
+        .as_array()
+        .expect("container args")
+        .iter()
+        .map(|a| a.as_str().expect("string args").to_owned())
+        .collect();
+    for (flag, local) in [
+        ("--listen", "127.0.0.1:0".to_owned()),
+        ("--policy", policy.display().to_string()),
+    ] {
+        let at = args
+            .iter()
+            .position(|a| a == flag)
+            .unwrap_or_else(|| panic!("{flag} not in {args:?}"));
+        args[at + 1] = local;
+    }
+    let probe_service = |probe: &str| {
+        let grpc = &container[probe]["grpc"];
+        assert!(grpc.is_object(), "{probe} is not a gRPC probe");
+        grpc["service"].as_str().unwrap_or_default().to_owned()
+    };
+    let readiness = probe_service("readinessProbe");
+    let liveness = probe_service("livenessProbe");
+    let startup = probe_service("startupProbe");
+
+    let mut server = Server::start_with(&args);
+    let mut health = HealthClient::new(server.channel().await);
+    for service in [&readiness, &liveness, &startup] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("health of {service:?}: {e}"))
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: readiness.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut live = health
+        .watch(HealthCheckRequest {
+            service: liveness.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for stream in [&mut watch, &mut live] {
+        let first = tokio::time::timeout(WAIT, stream.next()).await.unwrap();
+        assert_eq!(
+            first.unwrap().unwrap().status,
+            ServingStatus::Serving as i32
+        );
+    }
+    server.terminate();
+    let next = tokio::time::timeout(WAIT, watch.next()).await.unwrap();
+    assert_eq!(
+        next.unwrap().unwrap().status,
+        ServingStatus::NotServing as i32,
+        "readiness ({readiness:?}) must turn NOT_SERVING on SIGTERM"
+    );
+    // Liveness stays SERVING while streams drain: the kubelet must not kill a draining pod.
+    // Both would change together, so a short wait is enough to see a change.
+    if let Ok(Some(Ok(update))) =
+        tokio::time::timeout(Duration::from_millis(300), live.next()).await
+    {
+        assert_eq!(
+            update.status,
+            ServingStatus::Serving as i32,
+            "liveness ({liveness:?}) must stay SERVING during shutdown"
+        );
+    }
+    drop(watch);
+    drop(live);
+    drop(health);
+    assert!(server.wait_exit().success());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
