@@ -141,9 +141,17 @@ impl Engine {
         policy.validate()?;
         let options = policy.detectors.options();
         let scanner = Arc::new(Scanner::new(&options)?);
+        // Holdback only matters where text streams out in pieces, so it follows the policy as
+        // it applies to streamed bodies.
         let hold_for = |dp: &crate::policy::DirectionPolicy| -> Result<Arc<Scanner>, EngineError> {
+            let dp = dp.for_streams();
             let masks = |a: Action| matches!(a, Action::Mask | Action::Block);
-            let held = hold_options(&options, masks(dp.credential), masks(dp.pii));
+            let held = hold_options(
+                &options,
+                masks(dp.credential),
+                masks(dp.pii),
+                dp.masks_email(),
+            );
             Ok(if held == options {
                 scanner.clone()
             } else {
@@ -197,7 +205,8 @@ impl Engine {
         }
     }
 
-    fn redactor(&self, direction: Direction) -> Redactor {
+    /// The redactor of one direction; `streamed` bodies get the policy's stream overrides.
+    fn redactor(&self, direction: Direction, streamed: bool) -> Redactor {
         let p = &self.policy;
         let injection = p
             .detectors
@@ -207,6 +216,7 @@ impl Engine {
             Direction::Request => (p.request, &self.hold_request),
             Direction::Response => (p.response, &self.hold_response),
         };
+        let dp = if streamed { dp.for_streams() } else { dp };
         Redactor::new(
             self.scanner.clone(),
             hold.clone(),
@@ -223,16 +233,17 @@ fn hold_options(
     all: &crate::detect::DetectorOptions,
     credentials: bool,
     pii: bool,
+    email: bool,
 ) -> crate::detect::DetectorOptions {
     crate::detect::DetectorOptions {
         credentials: all.credentials && credentials,
-        email: all.email && pii,
+        email: all.email && email,
         phone: all.phone && pii,
         payment_card: all.payment_card && pii,
         us_ssn: all.us_ssn && pii,
         iban: all.iban && pii,
         ip_address: all.ip_address && pii,
-        decoders: all.decoders && (credentials || pii),
+        decoders: all.decoders && (credentials || pii || email),
         decode_depth: all.decode_depth,
     }
 }
@@ -363,7 +374,7 @@ impl Exchange {
             .unwrap_or_else(|| codec::detect_api(&self.path, Some(&body)));
         self.api = Some(detected);
         self.best_effort = detected == Api::Text;
-        let mut redactor = self.engine.redactor(Direction::Request);
+        let mut redactor = self.engine.redactor(Direction::Request, false);
         let result = codec::rewrite_request(detected, &body, &mut redactor);
         self.request_findings.extend_from_slice(redactor.findings());
         let rewritten = match result {
@@ -395,6 +406,14 @@ impl Exchange {
     pub fn response_headers(&mut self, headers: &Headers) -> HeadersOutcome {
         let api = self.api.unwrap_or(Api::Text);
         let framing = codec::framing_for(api, header(headers, "content-type"));
+        // A JSON-labelled body is one answer read whole (an Ollama line under that label too):
+        // the policy's stream overrides apply to the others.
+        let streamed = framing != Framing::Json
+            && !header(headers, "content-type").is_some_and(|c| {
+                c.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
         let limits = &self.engine.policy.limits;
         let decompressor = match ContentEncoding::parse(header(headers, "content-encoding")) {
             Ok(None) => None,
@@ -423,7 +442,7 @@ impl Exchange {
             api,
             framing,
             rewriter: ResponseRewriter::new(api, framing, limits.response_buffer_bytes),
-            redactor: self.engine.redactor(Direction::Response),
+            redactor: self.engine.redactor(Direction::Response, streamed),
             decompressor,
         });
         HeadersOutcome::Continue(m)

@@ -108,7 +108,7 @@ impl Redactor {
     }
 
     fn count(&mut self, rule: &'static str, category: Category, role: Role) -> Action {
-        let action = self.policy.action(category);
+        let action = self.policy.action_for(rule, category);
         if action == Action::Block {
             self.blocked = true;
         }

@@ -1,5 +1,6 @@
 //! The policy seam: what to do per category and direction, plus limits. The built-in default
-//! masks credentials and PII in both directions and flags injection. A richer policy language
+//! masks credentials and PII in both directions, except e-mail addresses in answers, which it
+//! flags (masking them would delay streamed prose), and flags injection. A richer policy language
 //! replaces this type's construction, not its consumers.
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,16 @@ pub struct DirectionPolicy {
     pub credential: Action,
     pub pii: Action,
     pub injection: Action,
+    /// E-mail addresses apart from the other PII (`pii` when absent). E-mail is the one class
+    /// whose masking in a stream costs delay on ordinary prose: any trailing word may be the
+    /// local part of an address still arriving, so masking it holds every last word of an
+    /// event until the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Action>,
+    /// E-mail addresses in streamed bodies (SSE, NDJSON, raw text); `email` when absent. A
+    /// buffered body (a non-streamed JSON answer) is read whole, so masking there costs no delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_in_streams: Option<Action>,
 }
 
 impl DirectionPolicy {
@@ -36,6 +47,28 @@ impl DirectionPolicy {
             Category::Pii => self.pii,
             Category::Injection => self.injection,
         }
+    }
+
+    /// The action for one finding: a rule-level override where the policy has one, else the
+    /// category's.
+    pub fn action_for(&self, rule: &str, category: Category) -> Action {
+        match (rule, self.email) {
+            ("email", Some(action)) => action,
+            _ => self.action(category),
+        }
+    }
+
+    /// The policy as it applies to a streamed body.
+    pub fn for_streams(&self) -> DirectionPolicy {
+        DirectionPolicy {
+            email: self.email_in_streams.or(self.email),
+            ..*self
+        }
+    }
+
+    /// Whether e-mail findings are masked or blocked (so holdback must cover them).
+    pub fn masks_email(&self) -> bool {
+        matches!(self.email.unwrap_or(self.pii), Action::Mask | Action::Block)
     }
 }
 
@@ -122,15 +155,24 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        let both = DirectionPolicy {
+        let request = DirectionPolicy {
             credential: Action::Mask,
             pii: Action::Mask,
             injection: Action::Flag,
+            email: None,
+            email_in_streams: None,
+        };
+        // Streamed answers: e-mails are flagged, not masked, so streamed prose is never held
+        // back waiting to see whether a word is an address (`response.email_in_streams: mask`
+        // opts in). Buffered answers still mask them.
+        let response = DirectionPolicy {
+            email_in_streams: Some(Action::Flag),
+            ..request
         };
         Policy {
             version: 1,
-            request: both,
-            response: both,
+            request,
+            response,
             detectors: Detectors::default(),
             limits: Limits::default(),
         }

@@ -19,9 +19,15 @@ fn corpus(name: &str) -> Vec<u8> {
     panic!("corpus stream {name} not found");
 }
 
+/// Every masking family on in both directions, e-mail in streams included, so the invariants
+/// are checked with the most holdback the engine can do.
 fn engine() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();
-    E.get_or_init(|| Engine::new(Policy::default()).unwrap())
+    E.get_or_init(|| {
+        let mut policy = Policy::default();
+        policy.response.email_in_streams = Some(Action::Mask);
+        Engine::new(policy).unwrap()
+    })
 }
 
 /// Values planted in the captures, assembled so the source holds no secret-shaped literal.
@@ -371,6 +377,8 @@ fn held_text_never_exceeds_the_cap() {
         credential: Action::Mask,
         pii: Action::Mask,
         injection: Action::Flag,
+        email: None,
+        email_in_streams: None,
     };
     let cap = 256;
     let mut r = Redactor::new(scanner.clone(), scanner, None, policy, cap);
@@ -581,4 +589,98 @@ fn flagged_families_never_delay_text() {
         record.findings.iter().any(|f| f.rule == "email"),
         "the e-mail is still counted"
     );
+}
+
+/// The built-in policy flags e-mail addresses in streamed answers (the stream leaves
+/// byte-identical, nothing waits for the next event), masks them in buffered answers and in
+/// requests, and still masks credentials in streams.
+#[test]
+fn default_policy_flags_email_in_streams_only() {
+    let engine = Engine::new(Policy::default()).unwrap();
+    let email = ["ops", "@example.com"].concat();
+    let key = ["AKIA", "IX6EA6QOM66ZJOJY"].concat();
+    let event = |text: &str| {
+        format!(
+            "data: {}\n\n",
+            serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]})
+        )
+    };
+    let run = |headers: &[(&str, &str)], body: &[u8], request: &[u8]| -> (Vec<u8>, Vec<u8>) {
+        let mut ex = engine.exchange(ExchangeContext::default());
+        let h: Vec<(String, String)> = [(":path", "/v1/chat/completions"), (":method", "POST")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let _ = ex.request_headers(&h);
+        let forwarded = match ex.request_body(request, true) {
+            BodyOutcome::Unchanged => request.to_vec(),
+            BodyOutcome::Replace(b) => b,
+            BodyOutcome::Reply(r) => panic!("request refused: {}", r.reason),
+        };
+        let rh: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let _ = ex.response_headers(&rh);
+        let out = match ex.response_body(body, true) {
+            BodyOutcome::Unchanged => body.to_vec(),
+            BodyOutcome::Replace(b) => b,
+            BodyOutcome::Reply(r) => panic!("response stopped: {}", r.reason),
+        };
+        (forwarded, out)
+    };
+    let request = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": format!("mail {email}")}]})
+        .to_string();
+
+    // Streamed: the e-mail passes, the key is masked; a first event ending in a word leaves
+    // at once (nothing held for a possible address).
+    let sse = [":status", "200"];
+    let stream = format!(
+        "{}{}data: [DONE]\n\n",
+        event(&format!("write to {email} ")),
+        event(&format!("key {key}"))
+    );
+    let (forwarded, out) = run(
+        &[(sse[0], sse[1]), ("content-type", "text/event-stream")],
+        stream.as_bytes(),
+        request.as_bytes(),
+    );
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains(&email), "e-mail masked in a streamed answer");
+    assert!(!out.contains(&key), "key not masked in a streamed answer");
+    let forwarded = String::from_utf8(forwarded).unwrap();
+    assert!(
+        !forwarded.contains(&email),
+        "e-mail not masked in the request"
+    );
+    assert!(forwarded.contains("[REDACTED:email]"));
+
+    let mut ex = engine.exchange(ExchangeContext::default());
+    let _ = ex.request_headers(&[(":path".to_owned(), "/v1/chat/completions".to_owned())]);
+    let _ = ex.request_body(b"{}", true);
+    let _ = ex.response_headers(&[
+        (":status".to_owned(), "200".to_owned()),
+        ("content-type".to_owned(), "text/event-stream".to_owned()),
+    ]);
+    let first = event("The weather in Paris is mild today");
+    match ex.response_body(first.as_bytes(), false) {
+        BodyOutcome::Unchanged => {}
+        BodyOutcome::Replace(b) => assert_eq!(b, first.as_bytes(), "prose held back"),
+        BodyOutcome::Reply(r) => panic!("{}", r.reason),
+    }
+
+    // Buffered (non-streamed) answer: the e-mail is masked.
+    let whole = serde_json::json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": format!("write to {email}")}}]})
+        .to_string();
+    let (_, out) = run(
+        &[(sse[0], sse[1]), ("content-type", "application/json")],
+        whole.as_bytes(),
+        b"{}",
+    );
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        !out.contains(&email),
+        "e-mail not masked in a buffered answer"
+    );
+    assert!(out.contains("[REDACTED:email]"));
 }

@@ -171,6 +171,16 @@ impl ApiShape {
         }
     }
 
+    /// The planted values the built-in policy masks when this API's capture streams: all but
+    /// the e-mail address, which it flags in streamed answers.
+    pub fn masked_by_default_in_stream(self) -> Vec<Planted> {
+        self.planted_in_capture()
+            .iter()
+            .copied()
+            .filter(|p| *p != EMAIL)
+            .collect()
+    }
+
     pub fn stream_framing(self) -> Framing {
         match self {
             ApiShape::Ollama => Framing::Ndjson,

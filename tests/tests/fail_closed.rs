@@ -337,7 +337,7 @@ async fn sigterm_drains_open_streams_and_refuses_new_ones(mode: Mode) {
         "drained stream",
         Framing::Sse,
         &body,
-        ApiShape::OpenAiChat.planted_in_capture(),
+        &ApiShape::OpenAiChat.masked_by_default_in_stream(),
     );
     assert!(
         inspect::contains(&body, b"[REDACTED"),

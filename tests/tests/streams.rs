@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use sluice_e2e::api::{self, ApiShape, Planted};
 use sluice_e2e::client::BodyEnd;
-use sluice_e2e::harness::Mode;
+use sluice_e2e::harness::{Mode, Stack, StackOptions};
 use sluice_e2e::inspect;
 use sluice_e2e::scenario::{
     api_request, asks_for_stream, assert_no_planted, assert_request_intact, benign_prompt,
-    documents, received_once, send, shared_stack,
+    documents, own_stack, received_once, send, shared_stack,
 };
 use sluice_e2e::upstream::{Chunking, Script};
 
@@ -93,9 +93,36 @@ fn assert_finished(api: ApiShape, body: &[u8], docs: &[serde_json::Value], conte
     );
 }
 
+/// The built-in policy: credentials masked in streamed answers, e-mail addresses flagged
+/// (they arrive unchanged, like every other character around the masks).
 async fn capture_masked(mode: Mode, api: ApiShape) {
     let stack = shared_stack(mode).await;
-    let planted = api.planted_in_capture();
+    let masked = api.masked_by_default_in_stream();
+    check_capture(&stack, api, &masked).await;
+}
+
+/// A policy that masks e-mail addresses in streams too (`response.email_in_streams: mask`):
+/// every planted value of every capture is masked, split across events as it is.
+async fn every_capture_masked_with_email_in_streams(mode: Mode) {
+    let stack = own_stack(
+        mode,
+        StackOptions {
+            policy_json: Some(
+                r#"{"version": 1, "response": {"credential": "mask", "pii": "mask", "injection": "flag", "email_in_streams": "mask"}}"#
+                    .to_owned(),
+            ),
+            ..StackOptions::default()
+        },
+    )
+    .await;
+    for api in ApiShape::ALL {
+        check_capture(&stack, api, api.planted_in_capture()).await;
+    }
+}
+
+/// Streams `api`'s capture in every delivery and checks `planted` are masked and every other
+/// character of every text field arrived unchanged.
+async fn check_capture(stack: &Stack, api: ApiShape, planted: &[Planted]) {
     let framing = api.stream_framing();
     let capture_docs = inspect::json_documents(framing, api.capture(), false).unwrap_or_default();
     let capture_texts = inspect::strings_by_path(&capture_docs);
@@ -289,5 +316,6 @@ sluice_e2e::scenarios! {
         mcp_clean_byte_exact,
         whole_answers_masked,
         mcp_json_result_masked,
+        every_capture_masked_with_email_in_streams,
     ]
 }
