@@ -113,6 +113,9 @@ impl Detectors {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
+    /// Name of the policy, for the audit record; absent = null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_id: Option<String>,
     pub version: u32,
     pub request: DirectionPolicy,
     pub response: DirectionPolicy,
@@ -128,6 +131,7 @@ impl Default for Policy {
             injection: Action::Flag,
         };
         Policy {
+            policy_id: None,
             version: 1,
             request: both,
             response: both,

@@ -309,10 +309,17 @@ fn context_from(
             .map(|(_, v)| v.as_str())
     };
     let route = header(":path").map(|p| p.split('?').next().unwrap_or(p).to_owned());
-    let identity =
-        peer_uri_san(attributes).or_else(|| header("x-forwarded-client-cert").and_then(xfcc_uri));
+    let (identity, identity_source) = match peer_uri_san(attributes) {
+        Some(p) => (Some(p), Some("peer-certificate".to_owned())),
+        None => match header("x-forwarded-client-cert").and_then(xfcc_uri) {
+            Some(p) => (Some(p), Some("xfcc".to_owned())),
+            None => (None, None),
+        },
+    };
     ExchangeContext {
         identity,
+        identity_source,
+        host: header(":authority").map(str::to_owned),
         route,
         api: None,
         request_id: header("x-request-id").map(str::to_owned),
