@@ -121,6 +121,18 @@ pub struct Policy {
     pub response: DirectionPolicy,
     pub detectors: Detectors,
     pub limits: Limits,
+    /// What happens to a response whose audit record cannot be made durable in time.
+    pub on_audit_error: OnAuditError,
+}
+
+/// `deny` (default): the response ends with the API's error event instead of its last chunk.
+/// `allow`: the response ends normally and the failure is only logged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnAuditError {
+    #[default]
+    Deny,
+    Allow,
 }
 
 impl Default for Policy {
@@ -137,6 +149,7 @@ impl Default for Policy {
             response: both,
             detectors: Detectors::default(),
             limits: Limits::default(),
+            on_audit_error: OnAuditError::Deny,
         }
     }
 }
