@@ -397,6 +397,8 @@ pub struct StackOptions {
     /// How long Envoy may take to answer `/ready` with 200.
     pub ready_timeout: Duration,
     pub patch_bootstrap: Option<BootstrapPatch>,
+    /// Extra arguments for `sluice serve` (ext_proc modes).
+    pub sluice_args: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -406,6 +408,7 @@ impl Default for StackOptions {
             timeout_ms: None,
             ready_timeout: Duration::from_secs(30),
             patch_bootstrap: None,
+            sluice_args: Vec::new(),
         }
     }
 }
@@ -417,6 +420,7 @@ impl std::fmt::Debug for StackOptions {
             .field("timeout_ms", &self.timeout_ms)
             .field("ready_timeout", &self.ready_timeout)
             .field("patch_bootstrap", &self.patch_bootstrap.is_some())
+            .field("sluice_args", &self.sluice_args)
             .finish()
     }
 }
@@ -487,8 +491,14 @@ impl Stack {
         let mut sluice_addr = String::new();
         if mode.uses_sluice_process() {
             let bin = sluice_bin.as_deref().unwrap_or(Path::new("sluice"));
-            let (process, addr) =
-                start_sluice(bin, mode, dir.path(), policy_path.as_deref()).await?;
+            let (process, addr) = start_sluice(
+                bin,
+                mode,
+                dir.path(),
+                policy_path.as_deref(),
+                &options.sluice_args,
+            )
+            .await?;
             sluice = Some(Mutex::new(process));
             sluice_addr = addr;
         }
@@ -699,6 +709,7 @@ async fn start_sluice(
     mode: Mode,
     dir: &Path,
     policy: Option<&Path>,
+    extra: &[String],
 ) -> Result<(Process, String), HarnessError> {
     let mut last = None;
     for attempt in 0..3 {
@@ -714,6 +725,7 @@ async fn start_sluice(
         if let Some(p) = policy {
             cmd.arg("--policy").arg(p);
         }
+        cmd.args(extra);
         cmd.env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),

@@ -1,0 +1,204 @@
+//! The signed audit trail through real Envoy (ext_proc): records verify, never hold a planted
+//! value, are on disk when the client has the end of the response (even if `sluice serve` is
+//! SIGKILLed right then), and a trail that cannot be written ends the response fail-closed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sluice_e2e::api::{self, ApiShape, Framing};
+use sluice_e2e::client::BodyEnd;
+use sluice_e2e::harness::{Mode, Stack, StackOptions, sluice_binary};
+use sluice_e2e::scenario::{api_request, assert_no_planted, own_stack, run, send};
+use sluice_e2e::upstream::Script;
+
+fn sluice() -> Command {
+    Command::new(sluice_binary().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Keys in `dir`: signing key prefix and fingerprint key.
+fn keys(dir: &Path) -> (PathBuf, PathBuf) {
+    let prefix = dir.join("audit");
+    let out = sluice()
+        .args(["audit", "keygen", "--out"])
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fp = dir.join("fingerprint.key");
+    std::fs::write(&fp, b"e2e-fingerprint-key-0123456789abcdef").unwrap();
+    (prefix, fp)
+}
+
+fn audit_args(file: &Path, prefix: &Path, fp: &Path) -> Vec<String> {
+    vec![
+        "--audit".into(),
+        file.display().to_string(),
+        "--audit-key".into(),
+        format!("{}.key", prefix.display()),
+        "--audit-instance".into(),
+        "e2e-1".into(),
+        "--fingerprint-key".into(),
+        fp.display().to_string(),
+    ]
+}
+
+fn verify(files: &[&Path], prefix: &Path) -> (i32, String) {
+    let out = sluice()
+        .args(["audit", "verify", "--key"])
+        .arg(format!("{}.pub", prefix.display()))
+        .args(files)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn records(file: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn planted() -> Vec<api::Planted> {
+    let mut all = vec![api::PROMPT_AWS_KEY_ID, api::PROMPT_AWS_SECRET];
+    all.extend_from_slice(ApiShape::OpenAiChat.planted_in_capture());
+    all
+}
+
+fn prompt() -> String {
+    format!(
+        "Deploy with {} and {} please.",
+        api::PROMPT_AWS_KEY_ID.value,
+        api::PROMPT_AWS_SECRET.value
+    )
+}
+
+async fn exchange(stack: &Stack, api: ApiShape, stream: bool) -> sluice_e2e::client::Response {
+    let script = stack.mock().register(Script::default());
+    let req = api_request(api, &prompt(), stream).headers([script.header()]);
+    let resp = send(stack, &req).await;
+    assert_eq!(resp.status, 200, "{}", stack.context());
+    assert_eq!(resp.end, BodyEnd::Complete, "{}", stack.context());
+    resp
+}
+
+#[test]
+fn trail_verifies_and_holds_no_planted_value() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (prefix, fp) = keys(dir.path());
+        let file = dir.path().join("audit.jsonl");
+        let options = StackOptions {
+            sluice_args: audit_args(&file, &prefix, &fp),
+            ..StackOptions::default()
+        };
+        let stack = own_stack(Mode::ExtProc, options).await;
+        let shapes = [
+            (ApiShape::OpenAiChat, true),
+            (ApiShape::OpenAiChat, false),
+            (ApiShape::Anthropic, true),
+        ];
+        for (n, (api, stream)) in shapes.into_iter().enumerate() {
+            let resp = exchange(&stack, api, stream).await;
+            let framing = if stream { api.stream_framing() } else { Framing::Json };
+            assert_no_planted(&stack, "response", framing, &resp.body(), &planted());
+            // The record is durable before the end of the response was released.
+            assert_eq!(records(&file).len(), n + 1, "{}", stack.context());
+        }
+        let all = records(&file);
+        for (r, (api, _)) in all.iter().zip(shapes) {
+            assert_eq!(r["instance"], "e2e-1");
+            assert_eq!(r["api"], api.name());
+            assert_eq!(r["decision"], "mask", "{r}");
+            assert!(r["model"].is_string(), "{r}");
+            assert!(r["host"].is_string(), "{r}");
+            assert!(r["time"].as_str().unwrap().ends_with('Z'));
+            assert!(r["timings"]["total_us"].is_u64(), "{r}");
+            assert!(r["policy"]["sha256"].is_string(), "{r}");
+        }
+        // The same planted request key, fingerprinted alike in every exchange.
+        let fingerprints = |r: &serde_json::Value| -> Vec<String> {
+            r["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["direction"] == "request" && f["rule"] == "aws-access-key-id")
+                .flat_map(|f| f["fingerprints"].as_array().cloned().unwrap_or_default())
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let first = fingerprints(&all[0]);
+        assert_eq!(first.len(), 1, "{}", all[0]);
+        assert_eq!(fingerprints(&all[1]), first);
+        assert_eq!(fingerprints(&all[2]), first);
+
+        let (code, out) = verify(&[&file], &prefix);
+        assert_eq!(code, 0, "{out}");
+        let text = std::fs::read_to_string(&file).unwrap() + &stack.sluice_log();
+        for p in planted() {
+            assert!(!text.contains(p.value), "{} found in the trail or log", p.kind);
+        }
+    });
+}
+
+#[test]
+fn record_is_on_disk_when_sluice_is_killed_right_after_the_response() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (prefix, fp) = keys(dir.path());
+        let file = dir.path().join("audit.jsonl");
+        let options = StackOptions {
+            sluice_args: audit_args(&file, &prefix, &fp),
+            ..StackOptions::default()
+        };
+        let stack = own_stack(Mode::ExtProc, options).await;
+        exchange(&stack, ApiShape::OpenAiChat, true).await;
+        stack.kill_sluice();
+        let all = records(&file);
+        assert_eq!(all.len(), 1, "{}", stack.context());
+        assert_eq!(all[0]["seq"], 0);
+        let (code, out) = verify(&[&file], &prefix);
+        assert_eq!(code, 0, "{out}");
+    });
+}
+
+#[test]
+fn unwritable_trail_ends_the_response_with_the_error_event() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (prefix, fp) = keys(dir.path());
+        let full = Path::new("/dev/full");
+        let options = StackOptions {
+            sluice_args: audit_args(full, &prefix, &fp),
+            ..StackOptions::default()
+        };
+        let stack = own_stack(Mode::ExtProc, options).await;
+        let script = stack.mock().register(Script::default());
+        let req = api_request(ApiShape::OpenAiChat, &prompt(), true).headers([script.header()]);
+        let resp = send(&stack, &req).await;
+        let body = resp.text();
+        assert!(
+            body.contains("audit record could not be written"),
+            "{body}\n{}",
+            stack.context()
+        );
+        assert_no_planted(&stack, "response", Framing::Sse, &resp.body(), &planted());
+        assert!(stack.sluice_log().contains("audit write failed"));
+        drop(stack);
+
+        // `on_audit_error: allow` releases the end of the response and only logs.
+        let options = StackOptions {
+            sluice_args: audit_args(full, &prefix, &fp),
+            policy_json: Some(r#"{"version":1,"on_audit_error":"allow"}"#.into()),
+            ..StackOptions::default()
+        };
+        let stack = own_stack(Mode::ExtProc, options).await;
+        let resp = exchange(&stack, ApiShape::OpenAiChat, true).await;
+        assert!(!resp.text().contains("audit record could not be written"));
+        assert!(resp.text().contains("[DONE]"), "{}", resp.text());
+    });
+}
