@@ -181,7 +181,10 @@ fn last_line(file: &mut File) -> std::io::Result<(Option<Vec<u8>>, u64)> {
         return Ok((None, if start == 0 { 0 } else { len }));
     };
     let complete = start + end as u64 + 1;
-    let begin = tail[..end].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let begin = tail[..end]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
     if begin == 0 && start > 0 {
         // A line longer than the tail read: not one of ours.
         return Ok((Some(Vec::new()), complete));
@@ -198,7 +201,9 @@ impl Writer {
             .read(true)
             .open(&path)
             .map_err(|e| io_error(&path, "opening", e))?;
-        let meta = file.metadata().map_err(|e| io_error(&path, "inspecting", e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| io_error(&path, "inspecting", e))?;
         let regular = meta.is_file();
         let mut state = ChainState::new(&config.instance);
         let mut size = 0;
@@ -354,7 +359,11 @@ impl Writer {
         if !self.regular {
             return;
         }
-        if let Err(e) = self.file.set_len(self.size).and_then(|()| self.file.sync_data()) {
+        if let Err(e) = self
+            .file
+            .set_len(self.size)
+            .and_then(|()| self.file.sync_data())
+        {
             let message = format!("{cause}; then could not cut the partial write away: {e}");
             tracing::error!(target: "sluice::audit", "{message}; refusing further records");
             self.broken = Some(message);
@@ -416,7 +425,8 @@ mod tests {
         write_n(&path, 2000, 10);
         // Restart: the chain continues; an interrupted write is cut away first.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"{\"v\":1,\"instance\":\"test-1\",\"se").unwrap();
+        f.write_all(b"{\"v\":1,\"instance\":\"test-1\",\"se")
+            .unwrap();
         drop(f);
         write_n(&path, 2000, 5);
         let mut files: Vec<PathBuf> = rotated_suffixes(&path)

@@ -18,12 +18,12 @@ use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::value::Kind;
 use pb::processing_request::Request;
 use pb::processing_response::Response;
+use sluice_core::audit::Timings;
 use sluice_core::exchange::Headers;
 use sluice_core::{
     AuditRecord, BodyOutcome, Engine, Exchange, ExchangeContext, HeaderMutation, HeadersOutcome,
     LocalReply,
 };
-use sluice_core::audit::Timings;
 use std::time::{Duration, Instant};
 use tonic::Status;
 

@@ -19,12 +19,19 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, SigningKey) {
         .arg(&prefix)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let key_file = dir.join(format!("{name}.key"));
     let text = std::fs::read_to_string(&key_file).unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(!stdout.contains(text.trim()), "keygen printed the secret");
-    (dir.join(format!("{name}.pub")), SigningKey::from_key_file(&text).unwrap())
+    (
+        dir.join(format!("{name}.pub")),
+        SigningKey::from_key_file(&text).unwrap(),
+    )
 }
 
 /// `n` sealed lines of `instance`, starting a new chain.
@@ -39,8 +46,12 @@ fn trail(key: &SigningKey, instance: &str, n: usize) -> Vec<String> {
                     ..Default::default()
                 })
                 .finish();
-            String::from_utf8(sealer.seal(&record, 1_700_000_000_000_000 + i as u64, Timings::default()))
-                .unwrap()
+            String::from_utf8(sealer.seal(
+                &record,
+                1_700_000_000_000_000 + i as u64,
+                Timings::default(),
+            ))
+            .unwrap()
         })
         .collect()
 }
@@ -78,7 +89,10 @@ fn assert_names(out: &str, file: &Path, line: usize) {
 fn keygen_writes_a_private_key_file_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let (public, _) = keygen(dir.path(), "k");
-    let mode = std::fs::metadata(dir.path().join("k.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("k.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert_eq!(std::fs::read_to_string(&public).unwrap().trim().len(), 64);
     let again = sluice()
@@ -193,7 +207,10 @@ fn truncated_tail_is_reported_and_still_verifies() {
     let file = write(dir.path(), "audit.jsonl", &lines);
     let (code, out) = verify(&public, &[&file]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("{}:3: truncated tail", file.display())), "{out}");
+    assert!(
+        out.contains(&format!("{}:3: truncated tail", file.display())),
+        "{out}"
+    );
     assert!(out.contains("2 records"), "{out}");
 }
 

@@ -23,7 +23,11 @@ fn keys(dir: &Path) -> (PathBuf, PathBuf) {
         .arg(&prefix)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let fp = dir.join("fingerprint.key");
     std::fs::write(&fp, b"e2e-fingerprint-key-0123456789abcdef").unwrap();
     (prefix, fp)
@@ -104,7 +108,11 @@ fn trail_verifies_and_holds_no_planted_value() {
         ];
         for (n, (api, stream)) in shapes.into_iter().enumerate() {
             let resp = exchange(&stack, api, stream).await;
-            let framing = if stream { api.stream_framing() } else { Framing::Json };
+            let framing = if stream {
+                api.stream_framing()
+            } else {
+                Framing::Json
+            };
             assert_no_planted(&stack, "response", framing, &resp.body(), &planted());
             // The record is durable before the end of the response was released.
             assert_eq!(records(&file).len(), n + 1, "{}", stack.context());
@@ -140,7 +148,11 @@ fn trail_verifies_and_holds_no_planted_value() {
         assert_eq!(code, 0, "{out}");
         let text = std::fs::read_to_string(&file).unwrap() + &stack.sluice_log();
         for p in planted() {
-            assert!(!text.contains(p.value), "{} found in the trail or log", p.kind);
+            assert!(
+                !text.contains(p.value),
+                "{} found in the trail or log",
+                p.kind
+            );
         }
     });
 }

@@ -208,7 +208,14 @@ pub(crate) mod tests {
             "canonical = line minus sig"
         );
         // Deterministic: the same entry serialises to the same bytes.
-        let e = Entry::new(&record(1), "i-1", 0, &GENESIS, 1_000_000, Timings::default());
+        let e = Entry::new(
+            &record(1),
+            "i-1",
+            0,
+            &GENESIS,
+            1_000_000,
+            Timings::default(),
+        );
         assert_eq!(e.canonical(), pa.canonical);
         assert_eq!(ChainState::after(&pb), *sealer.state());
         let v: serde_json::Value = serde_json::from_slice(&a).unwrap();

@@ -156,7 +156,11 @@ impl Verifier {
                     continue;
                 }
             };
-            if !self.keys.iter().any(|k| k.verify(&parsed.canonical, &parsed.sig)) {
+            if !self
+                .keys
+                .iter()
+                .any(|k| k.verify(&parsed.canonical, &parsed.sig))
+            {
                 self.report.failures.push(fail(
                     FailureKind::BadSignature,
                     Some(parsed.instance.clone()),
@@ -200,9 +204,13 @@ impl Verifier {
                 });
             }
         }
-        self.report
-            .failures
-            .sort_by_key(|f| (f.file_index, f.line, matches!(f.kind, FailureKind::Prev { .. })));
+        self.report.failures.sort_by_key(|f| {
+            (
+                f.file_index,
+                f.line,
+                matches!(f.kind, FailureKind::Prev { .. }),
+            )
+        });
         self.report
     }
 
@@ -288,14 +296,28 @@ mod tests {
         let r = verify(&[("a", t)]);
         assert_eq!(
             first(&r),
-            ("a".into(), 3, FailureKind::Seq { expected: 2, found: 3 })
+            (
+                "a".into(),
+                3,
+                FailureKind::Seq {
+                    expected: 2,
+                    found: 3
+                }
+            )
         );
         let mut t = trail("i", 5, [1; 32]);
         t.swap(1, 2);
         let r = verify(&[("a", t)]);
         assert_eq!(
             first(&r),
-            ("a".into(), 2, FailureKind::Seq { expected: 1, found: 2 })
+            (
+                "a".into(),
+                2,
+                FailureKind::Seq {
+                    expected: 1,
+                    found: 2
+                }
+            )
         );
     }
 
@@ -324,7 +346,14 @@ mod tests {
         let r = verify(&[("log.1", t[..2].to_vec()), ("log.3", t[4..].to_vec())]);
         assert_eq!(
             first(&r),
-            ("log.3".into(), 1, FailureKind::Seq { expected: 2, found: 4 })
+            (
+                "log.3".into(),
+                1,
+                FailureKind::Seq {
+                    expected: 2,
+                    found: 4
+                }
+            )
         );
         // The same file twice is a duplicate.
         let r = verify(&[("x", u.clone()), ("y", u)]);
