@@ -15,7 +15,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use sluice_core::AuditRecord;
@@ -53,10 +54,23 @@ struct Job {
     done: Option<oneshot::Sender<Result<(), SinkError>>>,
 }
 
+/// Counters of the writer, for measurements and logs.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    pub batches: AtomicU64,
+    pub records: AtomicU64,
+    pub largest_batch: AtomicU64,
+    /// Time spent sealing (serialising + signing) records.
+    pub seal_micros: AtomicU64,
+    /// Time spent in `write` + `fdatasync`.
+    pub sync_micros: AtomicU64,
+}
+
 /// Handle to the writer; cheap to clone. The writer stops when every handle is dropped.
 #[derive(Clone, Debug)]
 pub struct AuditSink {
     tx: mpsc::Sender<Job>,
+    stats: Arc<SinkStats>,
 }
 
 pub type Ack = oneshot::Receiver<Result<(), SinkError>>;
@@ -65,6 +79,7 @@ impl AuditSink {
     /// Opens (or creates) the file, resumes the chain and starts the writer thread.
     pub fn open(config: SinkConfig) -> Result<(AuditSink, std::thread::JoinHandle<()>), SinkError> {
         let writer = Writer::open(config)?;
+        let stats = writer.stats.clone();
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("sluice-audit".into())
@@ -73,7 +88,12 @@ impl AuditSink {
                 path: String::new(),
                 message: format!("starting the writer thread: {e}"),
             })?;
-        Ok((AuditSink { tx }, handle))
+        Ok((AuditSink { tx, stats }, handle))
+    }
+
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn stats(&self) -> &SinkStats {
+        &self.stats
     }
 
     /// Queues a record; the receiver answers once it is durable (or could not be written).
@@ -107,6 +127,17 @@ impl AuditSink {
     }
 }
 
+/// Adds the time since its start to `sync_micros` when dropped (on success and on error).
+struct SyncTimer<'a>(&'a SinkStats, Instant);
+
+impl Drop for SyncTimer<'_> {
+    fn drop(&mut self) {
+        self.0
+            .sync_micros
+            .fetch_add(self.1.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
 struct Writer {
     path: PathBuf,
     file: File,
@@ -120,6 +151,7 @@ struct Writer {
     /// A failure that could not be undone: the writer refuses every later record.
     broken: Option<String>,
     next_suffix: u64,
+    stats: Arc<SinkStats>,
 }
 
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> SinkError {
@@ -259,6 +291,7 @@ impl Writer {
             sealer: Sealer::new(state, config.key),
             broken: None,
             next_suffix,
+            stats: Arc::default(),
         })
     }
 
@@ -295,11 +328,15 @@ impl Writer {
         if let Err(e) = &result {
             self.rewind(e);
         }
-        let synced = started.elapsed();
+        let micros = started.elapsed().as_micros() as u64;
+        let n = batch.len() as u64;
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.records.fetch_add(n, Ordering::Relaxed);
+        self.stats.largest_batch.fetch_max(n, Ordering::Relaxed);
         tracing::debug!(
             target: "sluice::audit_batch",
-            records = batch.len(),
-            micros = synced.as_micros() as u64,
+            records = n,
+            micros,
             "batch committed"
         );
         result
@@ -308,7 +345,11 @@ impl Writer {
     fn write_batch(&mut self, batch: &[Job]) -> Result<(), SinkError> {
         let mut buf = Vec::with_capacity(batch.len() * 1024);
         for job in batch {
+            let sealing = Instant::now();
             let line = self.sealer.seal(&job.record, job.unix_micros, job.timings);
+            self.stats
+                .seal_micros
+                .fetch_add(sealing.elapsed().as_micros() as u64, Ordering::Relaxed);
             let pending = self.size + buf.len() as u64;
             if self.regular && pending > 0 && pending + line.len() as u64 > self.max_bytes {
                 self.append(&buf)?;
@@ -325,6 +366,8 @@ impl Writer {
         if bytes.is_empty() {
             return Ok(());
         }
+        let syncing = Instant::now();
+        let _count = SyncTimer(&self.stats, syncing);
         self.file
             .write_all(bytes)
             .map_err(|e| io_error(&self.path, "writing", e))?;
@@ -441,6 +484,71 @@ mod tests {
         assert_eq!(report.chains[0].last_seq, 14);
         for f in &files {
             assert!(std::fs::metadata(f).unwrap().len() <= 2000);
+        }
+    }
+
+    /// Audit cost under concurrency: `cargo test --release -p sluice-ext-proc --bin sluice
+    /// measure_group_commit -- --ignored --nocapture` (figures in docs/performance.md).
+    #[test]
+    #[ignore = "measurement; run on purpose"]
+    fn measure_group_commit() {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        for streams in [1usize, 8, 64] {
+            let path = dir.path().join(format!("audit-{streams}.jsonl"));
+            let (sink, thread) = AuditSink::open(config(&path, 1 << 30)).unwrap();
+            let per_stream = if streams == 1 { 300 } else { 3000 / streams };
+            let started = Instant::now();
+            let waits = rt.block_on(async {
+                let mut tasks = Vec::new();
+                for _ in 0..streams {
+                    let sink = sink.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let mut waits = Vec::new();
+                        for _ in 0..per_stream {
+                            let t = Instant::now();
+                            sink.submit(record(), 0, Timings::default())
+                                .await
+                                .unwrap()
+                                .unwrap();
+                            waits.push(t.elapsed().as_micros() as u64);
+                        }
+                        waits
+                    }));
+                }
+                let mut all = Vec::new();
+                for t in tasks {
+                    all.extend(t.await.unwrap());
+                }
+                all
+            });
+            let elapsed = started.elapsed();
+            let s = sink.stats();
+            let records = s.records.load(Ordering::Relaxed);
+            let batches = s.batches.load(Ordering::Relaxed);
+            let mut waits = waits;
+            waits.sort_unstable();
+            let pct = |p: f64| waits[((waits.len() - 1) as f64 * p) as usize];
+            println!(
+                "streams={streams} records={records} batches={batches} mean_batch={:.1} largest_batch={} \
+                 seal_us_per_record={:.1} write+fdatasync_ms_per_batch={:.2} \
+                 wait_us p50={} p99={} throughput={:.0} records/s",
+                records as f64 / batches as f64,
+                s.largest_batch.load(Ordering::Relaxed),
+                s.seal_micros.load(Ordering::Relaxed) as f64 / records as f64,
+                s.sync_micros.load(Ordering::Relaxed) as f64 / batches as f64 / 1000.0,
+                pct(0.5),
+                pct(0.99),
+                records as f64 / elapsed.as_secs_f64(),
+            );
+            drop(sink);
+            thread.join().unwrap();
+            let report = verify(&[path]);
+            assert!(report.intact());
         }
     }
 
