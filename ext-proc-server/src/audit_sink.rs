@@ -492,12 +492,13 @@ mod tests {
     #[test]
     #[ignore = "measurement; run on purpose"]
     fn measure_group_commit() {
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
+        let sample = record();
         for streams in [1usize, 8, 64] {
             let path = dir.path().join(format!("audit-{streams}.jsonl"));
             let (sink, thread) = AuditSink::open(config(&path, 1 << 30)).unwrap();
@@ -507,11 +508,12 @@ mod tests {
                 let mut tasks = Vec::new();
                 for _ in 0..streams {
                     let sink = sink.clone();
+                    let sample = sample.clone();
                     tasks.push(tokio::spawn(async move {
                         let mut waits = Vec::new();
                         for _ in 0..per_stream {
                             let t = Instant::now();
-                            sink.submit(record(), 0, Timings::default())
+                            sink.submit(sample.clone(), 0, Timings::default())
                                 .await
                                 .unwrap()
                                 .unwrap();

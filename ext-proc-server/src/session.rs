@@ -842,6 +842,38 @@ mod tests {
     }
 
     #[test]
+    fn audit_failure_replaces_the_last_chunk_and_resets_a_bodiless_end() {
+        let mut session = Session::new(Scripted::default());
+        session.handle(headers_msg(true, REQUEST, true));
+        session.handle(headers_msg(false, &[(":status", "200")], false));
+        let last = session.handle(body_msg(false, b"tail", true));
+        assert!(session.is_complete());
+        let t = session.timings();
+        assert!(t.ttfb_us.is_some() && t.total_us.is_some() && t.processing_us.is_some());
+        let c = common(session.audit_failed(last).unwrap().unwrap());
+        let Some(pb::body_mutation::Mutation::Body(bytes)) = c.body_mutation.unwrap().mutation
+        else {
+            panic!("no body mutation");
+        };
+        assert!(String::from_utf8_lossy(&bytes).contains("audit record could not be written"));
+
+        let mut session = Session::new(Scripted::default());
+        session.handle(headers_msg(true, REQUEST, true));
+        let end = session.handle(headers_msg(false, &[(":status", "204")], true));
+        assert!(session.is_complete());
+        assert!(session.audit_failed(end).unwrap().is_err());
+
+        // A refusal is already fail-closed: it goes out as it is.
+        let script = Scripted::default();
+        script.0.lock().unwrap().request_body = vec![BodyOutcome::Reply(reply())];
+        let mut session = Session::new(script);
+        session.handle(headers_msg(true, REQUEST, false));
+        let refusal = session.handle(body_msg(true, b"abc", true));
+        let kept = session.audit_failed(refusal.clone()).unwrap().unwrap();
+        assert_eq!(kept, refusal.unwrap().unwrap());
+    }
+
+    #[test]
     fn messages_without_a_phase_get_no_answer() {
         let mut session = Session::new(Scripted::default());
         assert!(session.handle(pb::ProcessingRequest::default()).is_none());
