@@ -214,3 +214,68 @@ fn unwritable_trail_ends_the_response_with_the_error_event() {
         assert!(resp.text().contains("[DONE]"), "{}", resp.text());
     });
 }
+
+/// The thread id of `sluice serve`'s audit writer.
+fn writer_thread(pid: u32) -> nix::unistd::Pid {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if comm.trim() == "sluice-audit" {
+            let tid: i32 = task.file_name().unwrap().to_str().unwrap().parse().unwrap();
+            return nix::unistd::Pid::from_raw(tid);
+        }
+    }
+    panic!("no sluice-audit thread in process {pid}");
+}
+
+#[test]
+fn audit_writer_slower_than_the_timeout_ends_the_response_fail_closed() {
+    use nix::sys::ptrace;
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (prefix, fp) = keys(dir.path());
+        let file = dir.path().join("audit.jsonl");
+        let mut args = audit_args(&file, &prefix, &fp);
+        args.extend(["--audit-timeout-ms".to_owned(), "300".to_owned()]);
+        let options = StackOptions {
+            sluice_args: args,
+            ..StackOptions::default()
+        };
+        let stack = own_stack(Mode::ExtProc, options).await;
+        exchange(&stack, ApiShape::OpenAiChat, true).await;
+
+        // Stop only the writer thread (a ptrace stop; the rest of the process runs on).
+        let tid = writer_thread(stack.sluice_pid().unwrap());
+        ptrace::seize(tid, ptrace::Options::empty()).unwrap();
+        ptrace::interrupt(tid).unwrap();
+        let _ = nix::sys::wait::waitpid(tid, Some(nix::sys::wait::WaitPidFlag::__WALL));
+        let script = stack.mock().register(Script::default());
+        let req = api_request(ApiShape::OpenAiChat, &prompt(), true).headers([script.header()]);
+        let started = std::time::Instant::now();
+        let resp = send(&stack, &req).await;
+        let took = started.elapsed();
+        ptrace::detach(tid, None).unwrap();
+
+        let body = resp.text();
+        assert!(
+            body.contains("audit record could not be written"),
+            "{body}\n{}",
+            stack.context()
+        );
+        assert!(took >= std::time::Duration::from_millis(300), "{took:?}");
+        assert_no_planted(&stack, "response", Framing::Sse, &resp.body(), &planted());
+        assert!(
+            stack
+                .sluice_log()
+                .contains("timed out waiting for the audit writer"),
+            "{}",
+            stack.context()
+        );
+        // The writer resumes: the late record is written, later exchanges pass again, and the
+        // trail is intact.
+        exchange(&stack, ApiShape::OpenAiChat, true).await;
+        assert_eq!(records(&file).len(), 3, "{}", stack.context());
+        let (code, out) = verify(&[&file], &prefix);
+        assert_eq!(code, 0, "{out}");
+    });
+}
