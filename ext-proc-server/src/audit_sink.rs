@@ -27,6 +27,9 @@ use tokio::sync::oneshot;
 /// Largest number of records sealed and synced together.
 const MAX_BATCH: usize = 4096;
 
+/// How every sealed line begins.
+const RECORD_START: &[u8] = b"{\"v\":";
+
 /// Bytes read from the end of a file to find its last record.
 const TAIL_BYTES: u64 = 1 << 20;
 
@@ -243,6 +246,22 @@ impl Writer {
             let (line, complete) =
                 last_line(&mut file).map_err(|e| io_error(&path, "reading", e))?;
             if complete < meta.len() {
+                // Only a cut-short record is cut away; any other unterminated text means this
+                // is not (only) an audit trail, and nothing of it is destroyed.
+                let mut partial = Vec::new();
+                file.seek(SeekFrom::Start(complete))
+                    .and_then(|_| {
+                        Read::by_ref(&mut file)
+                            .take(RECORD_START.len() as u64)
+                            .read_to_end(&mut partial)
+                    })
+                    .map_err(|e| io_error(&path, "reading", e))?;
+                if !RECORD_START.starts_with(&partial) && !partial.starts_with(RECORD_START) {
+                    return Err(SinkError::Resume {
+                        path: path.display().to_string(),
+                        message: "the file ends with text that is not an audit record".into(),
+                    });
+                }
                 tracing::warn!(
                     target: "sluice::audit",
                     file = %path.display(),
@@ -552,6 +571,26 @@ mod tests {
             let report = verify(&[path]);
             assert!(report.intact());
         }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_trail_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, "some notes without a newline").unwrap();
+        assert!(matches!(
+            AuditSink::open(config(&path, 1 << 20)),
+            Err(SinkError::Resume { .. })
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "some notes without a newline"
+        );
+        std::fs::write(&path, "a complete line\n").unwrap();
+        assert!(matches!(
+            AuditSink::open(config(&path, 1 << 20)),
+            Err(SinkError::Resume { .. })
+        ));
     }
 
     #[test]
