@@ -279,3 +279,43 @@ fn audit_writer_slower_than_the_timeout_ends_the_response_fail_closed() {
         assert_eq!(code, 0, "{out}");
     });
 }
+
+#[test]
+fn rotated_trail_verifies_across_its_files() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (prefix, fp) = keys(dir.path());
+        let file = dir.path().join("audit.jsonl");
+        let mut args = audit_args(&file, &prefix, &fp);
+        args.extend(["--audit-max-bytes".to_owned(), "2500".to_owned()]);
+        let options = StackOptions {
+            sluice_args: args,
+            ..StackOptions::default()
+        };
+        let stack = own_stack(Mode::ExtProc, options).await;
+        for _ in 0..6 {
+            exchange(&stack, ApiShape::OpenAiChat, true).await;
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("audit.jsonl"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 3, "{files:?}\n{}", stack.context());
+        let total: usize = files.iter().map(|f| records(f).len()).sum();
+        assert_eq!(total, 6);
+        let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let (code, out) = verify(&refs, &prefix);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("6 records, seq 0..5"), "{out}");
+        // Without the oldest file the chain simply starts later; without a middle one it breaks.
+        let without_middle: Vec<&Path> = refs
+            .iter()
+            .copied()
+            .filter(|p| !p.to_string_lossy().ends_with(".jsonl.2"))
+            .collect();
+        let (code, out) = verify(&without_middle, &prefix);
+        assert_eq!(code, 1, "{out}");
+    });
+}
