@@ -5,6 +5,8 @@
 #
 #   scripts/demo.sh                 # OpenAI Chat Completions stream
 #   scripts/demo.sh anthropic       # or: openai-responses, gemini, ollama
+#   SLUICE_DEMO_POLICY=docs/policies/mask-email-in-streams.json scripts/demo.sh
+#                                   # a policy file instead of the built-in policy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 api=${1:-openai-chat}
@@ -30,7 +32,9 @@ up=$(free_port); listen=$(free_port); admin=$(free_port)
 
 target/release/sluice-mock-upstream --listen "127.0.0.1:$up" 2>"$work/upstream.log" &
 pids+=($!)
-target/release/sluice serve --listen "unix:$work/sluice.sock" 2>"$work/sluice.log" &
+policy_args=()
+if [ -n "${SLUICE_DEMO_POLICY:-}" ]; then policy_args=(--policy "$SLUICE_DEMO_POLICY"); fi
+target/release/sluice serve --listen "unix:$work/sluice.sock" "${policy_args[@]}" 2>"$work/sluice.log" &
 pids+=($!)
 target/release/sluice envoy-bootstrap --mode ext-proc --listen "127.0.0.1:$listen" \
   --upstream "http://127.0.0.1:$up" --sluice "unix:$work/sluice.sock" --admin "127.0.0.1:$admin" \
@@ -83,4 +87,16 @@ for line in open(path, encoding="utf-8"):
     elif api == "ollama":
         text.append(ev.get("message", {}).get("content", ""))
 print("".join(text))
+PY
+echo "== what Sluice recorded for this exchange (the audit record holds rule ids and counts, never a value):" >&2
+for _ in $(seq 50); do grep -q 'sluice::audit' "$work/sluice.log" && break; sleep 0.1; done
+.venv/bin/python - "$work/sluice.log" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    if "sluice::audit" not in line or "record=" not in line:
+        continue
+    record = json.loads(line.split("record=", 1)[1].strip())
+    print("decision:", record.get("decision"))
+    for f in record.get("findings", []):
+        print(f"  {f['direction']}: {f['rule']} x{f['count']} -> {f['action']}")
 PY

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::audit::FingerprintKey;
 use crate::codec::{self, Api, CodecError, Framing, ResponseRewriter};
 use crate::decompress::{ContentEncoding, Decompressor};
 use crate::detect::Scanner;
@@ -22,8 +23,12 @@ pub type Headers = [(String, String)];
 /// Who is calling and over which route; filled by the adapter from what Envoy knows.
 #[derive(Clone, Debug, Default)]
 pub struct ExchangeContext {
-    /// Principal (JWT subject, SPIFFE id, API-key fingerprint), if known.
+    /// Principal (JWT subject, SPIFFE id, API-key fingerprint), if known. Never a credential.
     pub identity: Option<String>,
+    /// Where the principal came from (`peer-certificate`, `xfcc`, ...), for the audit record.
+    pub identity_source: Option<String>,
+    /// Host the request was sent to (`:authority`); read from the headers when absent.
+    pub host: Option<String>,
     /// Route name or path prefix, for the audit record.
     pub route: Option<String>,
     /// Forces the API shape; otherwise it is recognised from the request path and body.
@@ -89,7 +94,16 @@ pub struct FindingSummary {
     pub rule: &'static str,
     pub category: Category,
     pub direction: Direction,
+    /// What the policy did with them (`flag`, `mask`, `block`).
+    pub action: Action,
     pub count: u32,
+    /// Where the findings were: the roles of the text fields (`user`, `tool_result`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<&'static str>,
+    /// Distinct keyed fingerprints of the matched values (hex, see `audit::fingerprint`),
+    /// when a fingerprint key is configured. Never the value.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fingerprints: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -104,9 +118,21 @@ pub enum Direction {
 pub struct AuditRecord {
     pub api: Option<&'static str>,
     pub identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_source: Option<String>,
     pub route: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The `model` the request named, where the API carries it (body field or Gemini path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_id: Option<String>,
     pub policy_version: u32,
+    /// SHA-256 (hex) of the policy document's bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_sha256: Option<String>,
     pub decision: Decision,
     pub findings: Vec<FindingSummary>,
     /// Errors that forced a fail-closed outcome (parse errors, limits, encodings).
@@ -123,6 +149,8 @@ pub enum EngineError {
     Policy(#[from] crate::policy::PolicyError),
     #[error(transparent)]
     Detector(#[from] crate::detect::BuildError),
+    #[error("policy not serialisable: {0}")]
+    Serialise(#[from] serde_json::Error),
 }
 
 /// Compiled policy and detectors, shared by all exchanges (cheap to clone).
@@ -134,6 +162,9 @@ pub struct Engine {
     hold_request: Arc<Scanner>,
     hold_response: Arc<Scanner>,
     injection: Arc<InjectionDetector>,
+    /// Hex SHA-256 of the policy document (of its JSON serialisation until one is given).
+    policy_sha256: Arc<str>,
+    fingerprint: Option<Arc<FingerprintKey>>,
 }
 
 impl Engine {
@@ -164,13 +195,33 @@ impl Engine {
         } else {
             hold_for(&policy.response)?
         };
+        let policy_sha256 = crate::audit::sha256_hex(&serde_json::to_vec(&policy)?).into();
         Ok(Engine {
             policy: Arc::new(policy),
             scanner,
             hold_request,
             hold_response,
             injection: Arc::new(InjectionDetector::new()),
+            policy_sha256,
+            fingerprint: None,
         })
+    }
+
+    /// Records the bytes of the policy document this engine was built from: audit records
+    /// carry their SHA-256.
+    pub fn with_policy_document(mut self, document: &[u8]) -> Engine {
+        self.policy_sha256 = crate::audit::sha256_hex(document).into();
+        self
+    }
+
+    /// Fingerprints matched values under this key in audit records.
+    pub fn with_fingerprint_key(mut self, key: FingerprintKey) -> Engine {
+        self.fingerprint = Some(Arc::new(key));
+        self
+    }
+
+    pub fn policy_sha256(&self) -> &str {
+        &self.policy_sha256
     }
 
     pub fn policy(&self) -> &Policy {
@@ -190,6 +241,7 @@ impl Engine {
             engine: self.clone(),
             ctx,
             api: None,
+            model: None,
             path: String::new(),
             request_body: Vec::new(),
             request_done: false,
@@ -224,6 +276,7 @@ impl Engine {
             dp,
             p.limits.holdback_bytes,
         )
+        .with_fingerprints(self.fingerprint.clone())
     }
 }
 
@@ -264,6 +317,7 @@ pub struct Exchange {
     engine: Engine,
     ctx: ExchangeContext,
     api: Option<Api>,
+    model: Option<String>,
     path: String,
     request_body: Vec<u8>,
     request_done: bool,
@@ -321,6 +375,12 @@ impl Exchange {
         if self.ctx.request_id.is_none() {
             self.ctx.request_id = header(headers, "x-request-id").map(str::to_string);
         }
+        if self.ctx.host.is_none() {
+            self.ctx.host = header(headers, ":authority")
+                .or_else(|| header(headers, "host"))
+                .map(str::to_string);
+        }
+        self.model = gemini_model(&self.path);
         self.api = self
             .ctx
             .api
@@ -374,6 +434,9 @@ impl Exchange {
             .unwrap_or_else(|| codec::detect_api(&self.path, Some(&body)));
         self.api = Some(detected);
         self.best_effort = detected == Api::Text;
+        if self.model.is_none() {
+            self.model = body_model(detected, &body);
+        }
         let mut redactor = self.engine.redactor(Direction::Request, false);
         let result = codec::rewrite_request(detected, &body, &mut redactor);
         self.request_findings.extend_from_slice(redactor.findings());
@@ -532,6 +595,23 @@ impl Exchange {
         )
     }
 
+    /// The exchange's audit record could not be made durable in time: the response must not
+    /// end as if it had been inspected and recorded. Returns what the adapter sends instead of
+    /// the final response chunk (the API's own error event) and stops the stream.
+    pub fn audit_failed(&mut self) -> Vec<u8> {
+        self.errors.push("audit-write-failed".to_string());
+        self.stopped = true;
+        let (api, framing) = match self.response.as_ref() {
+            Some(s) => (s.api, s.framing),
+            None => (self.api.unwrap_or(Api::Text), Framing::Raw),
+        };
+        codec::stream_error_event(
+            api,
+            framing,
+            "response stopped: the audit record could not be written",
+        )
+    }
+
     /// The audit record. Safe to call more than once and at any point.
     pub fn finish(&mut self) -> AuditRecord {
         if let Some(state) = self.response.as_ref() {
@@ -545,15 +625,25 @@ impl Exchange {
             for f in list {
                 match findings
                     .iter_mut()
-                    .find(|s| s.rule == f.rule && s.direction == direction)
+                    .find(|s| s.rule == f.rule && s.direction == direction && s.action == f.action)
                 {
-                    Some(s) => s.count += 1,
-                    None => findings.push(FindingSummary {
-                        rule: f.rule,
-                        category: f.category,
-                        direction,
-                        count: 1,
-                    }),
+                    Some(s) => {
+                        s.count += 1;
+                        add_where(s, f);
+                    }
+                    None => {
+                        let mut s = FindingSummary {
+                            rule: f.rule,
+                            category: f.category,
+                            direction,
+                            action: f.action,
+                            count: 1,
+                            roles: Vec::new(),
+                            fingerprints: Vec::new(),
+                        };
+                        add_where(&mut s, f);
+                        findings.push(s);
+                    }
                 }
             }
         }
@@ -569,9 +659,14 @@ impl Exchange {
         AuditRecord {
             api: self.api.map(Api::as_str),
             identity: self.ctx.identity.clone(),
+            identity_source: self.ctx.identity_source.clone(),
             route: self.ctx.route.clone(),
+            host: self.ctx.host.clone(),
+            model: self.model.clone(),
             request_id: self.ctx.request_id.clone(),
+            policy_id: self.engine.policy.policy_id.clone(),
             policy_version: self.engine.policy.version,
+            policy_sha256: Some(self.engine.policy_sha256.to_string()),
             decision,
             findings,
             errors: self.errors.clone(),
@@ -580,6 +675,42 @@ impl Exchange {
                 || (self.request_done || self.path.is_empty()) && self.response_done),
         }
     }
+}
+
+fn add_where(s: &mut FindingSummary, f: &Counted) {
+    let role = crate::codec::role_name(f.role);
+    if !s.roles.contains(&role) {
+        s.roles.push(role);
+    }
+    if let Some(fp) = f.fingerprint {
+        let fp = hex::encode(fp);
+        if !s.fingerprints.contains(&fp) {
+            s.fingerprints.push(fp);
+        }
+    }
+}
+
+/// The model a Gemini path names: `/v1beta/models/{model}:generateContent`.
+fn gemini_model(path: &str) -> Option<String> {
+    let rest = path.split('?').next()?.split("/models/").nth(1)?;
+    let model = rest.split([':', '/']).next()?;
+    (!model.is_empty() && model.len() <= 256).then(|| model.to_string())
+}
+
+/// The top-level `model` string of a JSON request body, for the APIs that carry one.
+fn body_model(api: Api, body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct M<'a> {
+        #[serde(borrow)]
+        model: Option<std::borrow::Cow<'a, str>>,
+    }
+    match api {
+        Api::OpenAiChat | Api::OpenAiResponses | Api::Anthropic | Api::Ollama => {}
+        Api::Gemini | Api::Mcp | Api::Text => return None,
+    }
+    let m: M<'_> = serde_json::from_slice(body).ok()?;
+    let model = m.model?;
+    (model.len() <= 256).then(|| model.into_owned())
 }
 
 fn decide(actions: impl Iterator<Item = Action>) -> Decision {

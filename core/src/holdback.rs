@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::audit::FingerprintKey;
+use crate::audit::fingerprint::FINGERPRINT_BYTES;
 use crate::codec::{Role, StreamKey, TextFilter, TextRef};
 use crate::detect::Scanner;
 use crate::finding::{Category, Finding};
@@ -38,6 +40,8 @@ pub struct Counted {
     pub category: Category,
     pub action: Action,
     pub role: Role,
+    /// Keyed fingerprint of the matched text, when the redactor has a fingerprint key.
+    pub fingerprint: Option<[u8; FINGERPRINT_BYTES]>,
 }
 
 /// Pending text of one logical stream.
@@ -66,6 +70,7 @@ pub struct Redactor {
     findings: Vec<Counted>,
     blocked: bool,
     scratch: Vec<Finding>,
+    fingerprint: Option<Arc<FingerprintKey>>,
 }
 
 impl Redactor {
@@ -86,7 +91,14 @@ impl Redactor {
             findings: Vec::new(),
             blocked: false,
             scratch: Vec::new(),
+            fingerprint: None,
         }
+    }
+
+    /// Fingerprints each counted finding's matched text under `key` (for the audit record).
+    pub fn with_fingerprints(mut self, key: Option<Arc<FingerprintKey>>) -> Self {
+        self.fingerprint = key;
+        self
     }
 
     /// True once a finding whose action is `block` was seen.
@@ -107,17 +119,28 @@ impl Redactor {
             .sum()
     }
 
-    fn count(&mut self, rule: &'static str, category: Category, role: Role) -> Action {
+    fn count(
+        &mut self,
+        rule: &'static str,
+        category: Category,
+        role: Role,
+        value: Option<&str>,
+    ) -> Action {
         let action = self.policy.action_for(rule, category);
         if action == Action::Block {
             self.blocked = true;
         }
         if action != Action::Allow {
+            let fingerprint = match (&self.fingerprint, value) {
+                (Some(key), Some(v)) => Some(key.fingerprint(v.as_bytes())),
+                _ => None,
+            };
             self.findings.push(Counted {
                 rule,
                 category,
                 action,
                 role,
+                fingerprint,
             });
         }
         action
@@ -141,7 +164,7 @@ impl Redactor {
             }
             // Count each finding once: when the region holding its start is released (a finding
             // whose start left earlier is a late discovery and is counted now).
-            let action = self.count(f.rule, f.category, role);
+            let action = self.count(f.rule, f.category, role, text.get(f.start..f.end));
             if !matches!(action, Action::Mask | Action::Block) {
                 continue;
             }
@@ -167,7 +190,7 @@ impl Redactor {
         }
         let report = detector.analyze(text);
         if report.is_injection(threshold) {
-            self.count("prompt-injection", Category::Injection, role);
+            self.count("prompt-injection", Category::Injection, role, None);
         }
     }
 
@@ -222,7 +245,7 @@ impl TextFilter for Redactor {
                 .cloned()
                 .collect();
             if tail_findings.is_empty() {
-                self.count(CAP_RULE, Category::Credential, text.role);
+                self.count(CAP_RULE, Category::Credential, text.role, None);
                 if matches!(self.policy.credential, Action::Mask | Action::Block) {
                     out.push_str(&mask_for(CAP_RULE));
                 } else {

@@ -2,6 +2,7 @@
 //! holdback redactor, driven through [`Exchange`]. Nothing here does I/O or knows Envoy, so the
 //! ext_proc service and the proxy-wasm filter behave the same.
 
+pub mod audit;
 pub mod codec;
 pub mod decompress;
 pub mod detect;

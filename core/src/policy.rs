@@ -146,11 +146,26 @@ impl Detectors {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
+    /// Name of the policy, for the audit record; absent = null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_id: Option<String>,
     pub version: u32,
     pub request: DirectionPolicy,
     pub response: DirectionPolicy,
     pub detectors: Detectors,
     pub limits: Limits,
+    /// What happens to a response whose audit record cannot be made durable in time.
+    pub on_audit_error: OnAuditError,
+}
+
+/// `deny` (default): the response ends with the API's error event instead of its last chunk.
+/// `allow`: the response ends normally and the failure is only logged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnAuditError {
+    #[default]
+    Deny,
+    Allow,
 }
 
 impl Default for Policy {
@@ -170,11 +185,13 @@ impl Default for Policy {
             ..request
         };
         Policy {
+            policy_id: None,
             version: 1,
             request,
             response,
             detectors: Detectors::default(),
             limits: Limits::default(),
+            on_audit_error: OnAuditError::Deny,
         }
     }
 }

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit_cli;
+mod audit_sink;
 mod bootstrap;
 mod cli;
 mod listen;
@@ -28,6 +30,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Print an Envoy bootstrap (YAML) that puts Sluice in front of an upstream.
     EnvoyBootstrap(bootstrap::BootstrapArgs),
+    /// Audit trail keys and verification.
+    #[command(subcommand)]
+    Audit(audit_cli::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +42,7 @@ fn main() -> ExitCode {
         Command::Redact(args) => cli::redact(args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::serve(args).map(|()| ExitCode::SUCCESS),
         Command::EnvoyBootstrap(args) => bootstrap::bootstrap(args).map(|()| ExitCode::SUCCESS),
+        Command::Audit(command) => audit_cli::run(command),
     };
     match result {
         Ok(code) => code,

@@ -23,26 +23,43 @@ pub enum PolicyFileError {
     Policy { path: String, source: PolicyError },
 }
 
-/// The policy document as JSON text, whether the file held JSON or YAML.
-pub fn policy_json(path: &Path) -> Result<String, PolicyFileError> {
+/// The policy document as JSON text, whether the file held JSON or YAML, and the file's bytes.
+fn policy_json_and_bytes(path: &Path) -> Result<(String, Vec<u8>), PolicyFileError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read {
+    let bytes = std::fs::read(path).map_err(|source| PolicyFileError::Read {
         path: shown.clone(),
         source,
     })?;
-    to_json(&text).map_err(|source| PolicyFileError::Yaml {
+    let text = String::from_utf8(bytes).map_err(|e| PolicyFileError::Read {
+        path: shown.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+    })?;
+    let json = to_json(&text).map_err(|source| PolicyFileError::Yaml {
         path: shown,
         source,
-    })
+    })?;
+    Ok((json, text.into_bytes()))
+}
+
+/// The policy document as JSON text, whether the file held JSON or YAML.
+pub fn policy_json(path: &Path) -> Result<String, PolicyFileError> {
+    policy_json_and_bytes(path).map(|(json, _)| json)
 }
 
 /// Reads and validates a policy file.
 pub fn load(path: &Path) -> Result<Policy, PolicyFileError> {
-    let json = policy_json(path)?;
-    Policy::from_json(&json).map_err(|source| PolicyFileError::Policy {
+    load_document(path).map(|(policy, _)| policy)
+}
+
+/// Reads and validates a policy file; also returns the document's bytes as read (for the
+/// policy hash in audit records).
+pub fn load_document(path: &Path) -> Result<(Policy, Vec<u8>), PolicyFileError> {
+    let (json, bytes) = policy_json_and_bytes(path)?;
+    let policy = Policy::from_json(&json).map_err(|source| PolicyFileError::Policy {
         path: path.display().to_string(),
         source,
-    })
+    })?;
+    Ok((policy, bytes))
 }
 
 /// JSON text is kept as written (so the core reports JSON errors with JSON positions); any

@@ -13,8 +13,11 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::audit_sink::{AuditSink, SinkConfig};
 use crate::listen::ListenAddr;
-use crate::service::Processor;
+use crate::service::{AuditHook, Processor};
+use sluice_core::audit::FingerprintKey;
+use sluice_core::policy::OnAuditError;
 
 /// Envoy may hand over a buffered request body somewhat larger than the policy limit (its own
 /// buffer limit is set above it, so that Sluice answers with its own 413); the gRPC message
@@ -38,6 +41,28 @@ pub struct ServeArgs {
     /// After SIGTERM/SIGINT, how long open streams may run before the process exits anyway.
     #[arg(long, default_value_t = 20_000)]
     pub shutdown_grace_ms: u64,
+    /// Signed audit trail (JSON Lines): each record is durable before the end of its response
+    /// is released. Without it, records are log lines on standard error.
+    #[arg(long, requires = "audit_key")]
+    pub audit: Option<PathBuf>,
+    /// Ed25519 signing key for the trail (PREFIX.key from `sluice audit keygen`).
+    #[arg(long, requires = "audit")]
+    pub audit_key: Option<PathBuf>,
+    /// Size at which the audit file is rotated to FILE.N (the chain continues in the new file).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub audit_max_bytes: u64,
+    /// Name of this instance's chain; unique per replica writing its own file. Default: the
+    /// host name.
+    #[arg(long)]
+    pub audit_instance: Option<String>,
+    /// How long the end of a response may wait for its record to be durable before the
+    /// response ends fail-closed (keep it below Envoy's ext_proc message timeout).
+    #[arg(long, default_value_t = 1000)]
+    pub audit_timeout_ms: u64,
+    /// Per-deployment key (a file of at least 16 bytes) for keyed fingerprints of matched
+    /// values in audit records. Without it, records carry no fingerprints.
+    #[arg(long)]
+    pub fingerprint_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -63,13 +88,26 @@ pub enum ServeError {
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let policy = match &args.policy {
+    let (policy, document) = match &args.policy {
         Some(path) => {
-            crate::policy_file::load(path).map_err(|e| ServeError::Config(e.to_string()))?
+            let (p, d) = crate::policy_file::load_document(path)
+                .map_err(|e| ServeError::Config(e.to_string()))?;
+            (p, Some(d))
         }
-        None => Policy::default(),
+        None => (Policy::default(), None),
     };
-    let engine = Engine::new(policy).map_err(|e| ServeError::Config(format!("policy: {e}")))?;
+    let mut engine = Engine::new(policy).map_err(|e| ServeError::Config(format!("policy: {e}")))?;
+    if let Some(document) = document {
+        engine = engine.with_policy_document(&document);
+    }
+    if let Some(path) = &args.fingerprint_key {
+        let bytes = std::fs::read(path).map_err(|e| {
+            ServeError::Config(format!("reading fingerprint key {}: {e}", path.display()))
+        })?;
+        let key = FingerprintKey::new(&bytes)
+            .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
+        engine = engine.with_fingerprint_key(key);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sluice-worker")
@@ -104,8 +142,28 @@ async fn run(args: ServeArgs, engine: Engine) -> anyhow::Result<()> {
         .request_body_bytes
         .max(limits.response_buffer_bytes)
         .saturating_add(MESSAGE_SLACK_BYTES);
-    let processor =
-        ExternalProcessorServer::new(Processor::new(engine)).max_decoding_message_size(max_message);
+    let allow_on_error = engine.policy().on_audit_error == OnAuditError::Allow;
+    let mut processor = Processor::new(engine);
+    let mut audit_thread = None;
+    if let (Some(path), Some(key_path)) = (&args.audit, &args.audit_key) {
+        let key = crate::audit_cli::read_signing_key(key_path)
+            .map_err(|e| ServeError::Config(format!("{e:#}")))?;
+        let instance = args.audit_instance.clone().unwrap_or_else(default_instance);
+        let (sink, thread) = AuditSink::open(SinkConfig {
+            path: path.clone(),
+            key,
+            instance,
+            max_bytes: args.audit_max_bytes,
+        })
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+        audit_thread = Some(thread);
+        processor = processor.with_audit(AuditHook {
+            sink,
+            timeout: Duration::from_millis(args.audit_timeout_ms),
+            allow_on_error,
+        });
+    }
+    let processor = ExternalProcessorServer::new(processor).max_decoding_message_size(max_message);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<ExternalProcessorServer<Processor<Engine>>>()
@@ -174,8 +232,27 @@ async fn run(args: ServeArgs, engine: Engine) -> anyhow::Result<()> {
     if let Some(path) = socket_path {
         let _ = std::fs::remove_file(path);
     }
+    // Records of streams dropped at shutdown are queued; let the writer finish them.
+    drop(server);
+    if let Some(thread) = audit_thread {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = thread.join();
+            let _ = done_tx.send(());
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
+    }
     tracing::info!("stopped");
     outcome
+}
+
+/// The host name, as the default chain name of this instance.
+fn default_instance() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "sluice".to_owned())
 }
 
 /// Binds a Unix socket, replacing a stale socket file left by a previous run but never a live

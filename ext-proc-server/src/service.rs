@@ -1,26 +1,55 @@
 //! The tonic `ExternalProcessor` service. Each `process` call returns a stream that pulls one
 //! message from Envoy, answers it through the [`Session`], and only then pulls the next: the
 //! adapter holds nothing beyond the message in hand, and Envoy's flow control applies end to
-//! end. The audit record is written when the stream is dropped, however it ended.
+//! end.
+//!
+//! Audit: once the exchange is decided, its record is written *before* the answer that lets
+//! the end of the response go. Without a signed trail that is a log line; with one
+//! (`--audit`), the answer waits until the writer reports the record durable, and a write
+//! that fails or exceeds the timeout turns the answer into a fail-closed end (unless the
+//! policy says `on_audit_error: allow`). A stream that ends any other way (client gone) is
+//! audited when it is dropped, without anyone waiting.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
 
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessor;
 use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::audit_sink::{Ack, AuditSink, SinkError};
 use crate::session::{ExchangeSource, Session};
+
+/// Where signed records go and how long an answer may wait for one.
+#[derive(Debug)]
+pub struct AuditHook {
+    pub sink: AuditSink,
+    pub timeout: Duration,
+    /// `on_audit_error: allow`: release the response even when its record failed.
+    pub allow_on_error: bool,
+}
 
 #[derive(Clone, Debug)]
 pub struct Processor<S> {
     source: S,
+    audit: Option<Arc<AuditHook>>,
 }
 
 impl<S: ExchangeSource> Processor<S> {
     pub fn new(source: S) -> Self {
-        Processor { source }
+        Processor {
+            source,
+            audit: None,
+        }
+    }
+
+    pub fn with_audit(mut self, hook: AuditHook) -> Self {
+        self.audit = Some(Arc::new(hook));
+        self
     }
 }
 
@@ -36,8 +65,18 @@ impl<S: ExchangeSource> ExternalProcessor for Processor<S> {
             inbound: request.into_inner(),
             session: Session::new(self.source.clone()),
             done: false,
+            audit: self.audit.clone(),
+            pending: None,
         }))
     }
+}
+
+type Answer = Option<Result<ProcessingResponse, Status>>;
+
+/// An answer held until its audit record is durable.
+struct Pending {
+    answer: Answer,
+    wait: Pin<Box<tokio::time::Timeout<Ack>>>,
 }
 
 /// Answers of one gRPC stream, produced as Envoy's messages arrive.
@@ -45,41 +84,101 @@ pub struct ProcessStream<S: ExchangeSource> {
     inbound: Streaming<ProcessingRequest>,
     session: Session<S>,
     done: bool,
+    audit: Option<Arc<AuditHook>>,
+    pending: Option<Pending>,
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+impl<S: ExchangeSource> ProcessStream<S> {
+    /// What to send for `answer` once the wait for its record ended with `outcome`.
+    fn after_audit(&mut self, answer: Answer, outcome: Result<(), String>) -> Answer {
+        let Err(error) = outcome else {
+            return answer;
+        };
+        let allow = self.audit.as_ref().is_some_and(|h| h.allow_on_error);
+        tracing::error!(
+            target: "sluice::audit",
+            error = %error,
+            released = allow,
+            "audit record not durable before the end of the response"
+        );
+        if allow {
+            answer
+        } else {
+            self.session.audit_failed(answer)
+        }
+    }
 }
 
 impl<S: ExchangeSource> Stream for ProcessStream<S> {
     type Item = Result<ProcessingResponse, Status>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        // Every field is Unpin (`Streaming` boxes its body), so the struct is too.
+        // Every field is Unpin (`Streaming` and the wait are boxed), so the struct is too.
         let this = self.get_mut();
         loop {
-            if this.done {
-                return Poll::Ready(None);
-            }
-            match Pin::new(&mut this.inbound).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => {
-                    this.done = true;
+            let answer = if let Some(pending) = this.pending.as_mut() {
+                let outcome = match pending.wait.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(Ok(Ok(())))) => Ok(()),
+                    Poll::Ready(Ok(Ok(Err(e)))) => Err(e.to_string()),
+                    Poll::Ready(Ok(Err(_))) => Err(SinkError::Stopped.to_string()),
+                    Poll::Ready(Err(_)) => Err("timed out waiting for the audit writer".into()),
+                };
+                let answer = pending.answer.take();
+                this.pending = None;
+                this.after_audit(answer, outcome)
+            } else {
+                if this.done {
+                    return Poll::Ready(None);
                 }
-                Poll::Ready(Some(Err(status))) => {
-                    tracing::debug!(code = ?status.code(), "ext_proc stream closed by peer");
-                    this.done = true;
-                }
-                Poll::Ready(Some(Ok(message))) => {
-                    let answer = this.session.handle(message);
-                    // Write the record before the answer that lets the end of the response go.
-                    if this.session.is_complete() {
-                        write_audit(&mut this.session);
+                match Pin::new(&mut this.inbound).poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => {
+                        this.done = true;
+                        continue;
                     }
-                    match answer {
-                        None => continue,
-                        Some(Ok(response)) => return Poll::Ready(Some(Ok(response))),
-                        Some(Err(status)) => {
-                            this.done = true;
-                            return Poll::Ready(Some(Err(status)));
+                    Poll::Ready(Some(Err(status))) => {
+                        tracing::debug!(code = ?status.code(), "ext_proc stream closed by peer");
+                        this.done = true;
+                        continue;
+                    }
+                    Poll::Ready(Some(Ok(message))) => {
+                        let answer = this.session.handle(message);
+                        // Write the record before the answer that lets the end of the response go.
+                        if this.session.is_complete() {
+                            if let Some(hook) = this.audit.clone() {
+                                if let Some(record) = this.session.finish() {
+                                    let ack = hook.sink.submit(
+                                        record,
+                                        unix_micros(),
+                                        this.session.timings(),
+                                    );
+                                    this.pending = Some(Pending {
+                                        answer,
+                                        wait: Box::pin(tokio::time::timeout(hook.timeout, ack)),
+                                    });
+                                    continue;
+                                }
+                            } else {
+                                write_audit(&mut this.session);
+                            }
                         }
+                        answer
                     }
+                }
+            };
+            match answer {
+                None => continue,
+                Some(Ok(response)) => return Poll::Ready(Some(Ok(response))),
+                Some(Err(status)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(status)));
                 }
             }
         }
@@ -88,7 +187,15 @@ impl<S: ExchangeSource> Stream for ProcessStream<S> {
 
 impl<S: ExchangeSource> Drop for ProcessStream<S> {
     fn drop(&mut self) {
-        write_audit(&mut self.session);
+        match &self.audit {
+            Some(hook) => {
+                if let Some(record) = self.session.finish() {
+                    hook.sink
+                        .submit_detached(record, unix_micros(), self.session.timings());
+                }
+            }
+            None => write_audit(&mut self.session),
+        }
     }
 }
 

@@ -18,11 +18,13 @@ use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::value::Kind;
 use pb::processing_request::Request;
 use pb::processing_response::Response;
+use sluice_core::audit::Timings;
 use sluice_core::exchange::Headers;
 use sluice_core::{
     AuditRecord, BodyOutcome, Engine, Exchange, ExchangeContext, HeaderMutation, HeadersOutcome,
     LocalReply,
 };
+use std::time::{Duration, Instant};
 use tonic::Status;
 
 /// The core calls a session makes. `sluice_core::Exchange` is the real one; tests script fakes
@@ -33,6 +35,11 @@ pub trait ExchangeSteps: Send + Unpin + 'static {
     fn response_headers(&mut self, headers: &Headers) -> HeadersOutcome;
     fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyOutcome;
     fn finish(&mut self) -> AuditRecord;
+    /// The audit record could not be made durable: the bytes sent instead of the last
+    /// response chunk.
+    fn audit_failed(&mut self) -> Vec<u8> {
+        b"\n[sluice: response stopped: the audit record could not be written]\n".to_vec()
+    }
 }
 
 impl ExchangeSteps for Exchange {
@@ -50,6 +57,9 @@ impl ExchangeSteps for Exchange {
     }
     fn finish(&mut self) -> AuditRecord {
         Exchange::finish(self)
+    }
+    fn audit_failed(&mut self) -> Vec<u8> {
+        Exchange::audit_failed(self)
     }
 }
 
@@ -83,6 +93,11 @@ pub struct Session<S: ExchangeSource> {
     /// Request body bytes forwarded so far, for `content-length` after a replacement.
     request_bytes_out: usize,
     audited: bool,
+    /// When the first message arrived, and when the response headers did.
+    started: Option<Instant>,
+    ttfb: Option<Duration>,
+    /// Time spent handling this stream's messages.
+    processing: Duration,
 }
 
 impl<S: ExchangeSource> Session<S> {
@@ -96,6 +111,47 @@ impl<S: ExchangeSource> Session<S> {
             answered: false,
             request_bytes_out: 0,
             audited: false,
+            started: None,
+            ttfb: None,
+            processing: Duration::ZERO,
+        }
+    }
+
+    /// Durations for the audit record, measured up to now.
+    pub fn timings(&self) -> Timings {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        Timings {
+            ttfb_us: self.ttfb.map(micros),
+            total_us: self.started.map(|s| micros(s.elapsed())),
+            processing_us: self.started.map(|_| micros(self.processing)),
+        }
+    }
+
+    /// Replaces the answer that would end the response once its audit record could not be
+    /// written: the last chunk becomes the API's error event; a response without a body is
+    /// reset. Refusals (immediate responses) and stream errors are already fail-closed.
+    pub fn audit_failed(
+        &mut self,
+        answer: Option<Result<pb::ProcessingResponse, Status>>,
+    ) -> Option<Result<pb::ProcessingResponse, Status>> {
+        match answer {
+            Some(Ok(pb::ProcessingResponse {
+                response: Some(Response::ResponseBody(_)),
+                ..
+            })) => {
+                let bytes = self.exchange_or_default().audit_failed();
+                Some(Ok(wrap(Response::ResponseBody(body_response(
+                    Some(bytes),
+                    None,
+                )))))
+            }
+            Some(Ok(pb::ProcessingResponse {
+                response: Some(Response::ResponseHeaders(_)),
+                ..
+            })) => Some(Err(Status::unavailable(
+                "sluice: the audit record could not be written",
+            ))),
+            other => other,
         }
     }
 
@@ -106,12 +162,29 @@ impl<S: ExchangeSource> Session<S> {
         msg: pb::ProcessingRequest,
     ) -> Option<Result<pb::ProcessingResponse, Status>> {
         let request = msg.request?;
-        if self.answered {
-            return Some(Err(Status::failed_precondition(
-                "exchange already answered; no further messages expected",
-            )));
+        let began = Instant::now();
+        let started = *self.started.get_or_insert(began);
+        if matches!(request, Request::ResponseHeaders(_)) && self.ttfb.is_none() {
+            self.ttfb = Some(began.duration_since(started));
         }
-        let ctx_attributes = msg.attributes;
+        let answer = self.dispatch(request, msg.attributes);
+        self.processing += began.elapsed();
+        Some(answer)
+    }
+
+    fn dispatch(
+        &mut self,
+        request: Request,
+        ctx_attributes: std::collections::HashMap<
+            String,
+            envoy_types::pb::google::protobuf::Struct,
+        >,
+    ) -> Result<pb::ProcessingResponse, Status> {
+        if self.answered {
+            return Err(Status::failed_precondition(
+                "exchange already answered; no further messages expected",
+            ));
+        }
         let result = match request {
             Request::RequestHeaders(h) => Ok(self.on_request_headers(h, &ctx_attributes)),
             Request::RequestBody(b) => self.on_request_body(b),
@@ -127,7 +200,7 @@ impl<S: ExchangeSource> Session<S> {
         if result.is_err() {
             self.answered = true;
         }
-        Some(result)
+        result
     }
 
     /// The exchange is decided: the response ended or a local reply / stream error was sent.
@@ -309,10 +382,17 @@ fn context_from(
             .map(|(_, v)| v.as_str())
     };
     let route = header(":path").map(|p| p.split('?').next().unwrap_or(p).to_owned());
-    let identity =
-        peer_uri_san(attributes).or_else(|| header("x-forwarded-client-cert").and_then(xfcc_uri));
+    let (identity, identity_source) = match peer_uri_san(attributes) {
+        Some(p) => (Some(p), Some("peer-certificate".to_owned())),
+        None => match header("x-forwarded-client-cert").and_then(xfcc_uri) {
+            Some(p) => (Some(p), Some("xfcc".to_owned())),
+            None => (None, None),
+        },
+    };
     ExchangeContext {
         identity,
+        identity_source,
+        host: header(":authority").map(str::to_owned),
         route,
         api: None,
         request_id: header("x-request-id").map(str::to_owned),
@@ -759,6 +839,38 @@ mod tests {
                 "finish"
             ]
         );
+    }
+
+    #[test]
+    fn audit_failure_replaces_the_last_chunk_and_resets_a_bodiless_end() {
+        let mut session = Session::new(Scripted::default());
+        session.handle(headers_msg(true, REQUEST, true));
+        session.handle(headers_msg(false, &[(":status", "200")], false));
+        let last = session.handle(body_msg(false, b"tail", true));
+        assert!(session.is_complete());
+        let t = session.timings();
+        assert!(t.ttfb_us.is_some() && t.total_us.is_some() && t.processing_us.is_some());
+        let c = common(session.audit_failed(last).unwrap().unwrap());
+        let Some(pb::body_mutation::Mutation::Body(bytes)) = c.body_mutation.unwrap().mutation
+        else {
+            panic!("no body mutation");
+        };
+        assert!(String::from_utf8_lossy(&bytes).contains("audit record could not be written"));
+
+        let mut session = Session::new(Scripted::default());
+        session.handle(headers_msg(true, REQUEST, true));
+        let end = session.handle(headers_msg(false, &[(":status", "204")], true));
+        assert!(session.is_complete());
+        assert!(session.audit_failed(end).unwrap().is_err());
+
+        // A refusal is already fail-closed: it goes out as it is.
+        let script = Scripted::default();
+        script.0.lock().unwrap().request_body = vec![BodyOutcome::Reply(reply())];
+        let mut session = Session::new(script);
+        session.handle(headers_msg(true, REQUEST, false));
+        let refusal = session.handle(body_msg(true, b"abc", true));
+        let kept = session.audit_failed(refusal.clone()).unwrap().unwrap();
+        assert_eq!(kept, refusal.unwrap().unwrap());
     }
 
     #[test]

@@ -34,6 +34,26 @@ fn planted() -> Vec<String> {
 }
 
 #[test]
+fn redact_with_the_built_in_policy_flags_email_in_streams() {
+    let path = streams_dir().join("openai-chat.sse");
+    let out = sluice()
+        .args(["redact", "--api", "openai-chat"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("[REDACTED:aws-access-key-id]"),
+        "key not masked"
+    );
+    assert!(
+        !text.contains("[REDACTED:email]"),
+        "e-mail masked in a stream"
+    );
+}
+
+#[test]
 fn redact_masks_every_capture_and_keeps_it_parseable() {
     let cases = [
         ("openai-chat.sse", "openai-chat"),
@@ -44,10 +64,14 @@ fn redact_masks_every_capture_and_keeps_it_parseable() {
         ("mcp-tools-call-result.sse", "mcp"),
         ("mcp-tools-call-request.json", "mcp"),
     ];
+    // Every family masked in streams too (the built-in policy flags e-mails there).
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/policies/mask-email-in-streams.json");
     for (file, api) in cases {
         let path = streams_dir().join(file);
         let out = sluice()
-            .args(["redact", "--api", api])
+            .args(["redact", "--api", api, "--policy"])
+            .arg(&policy)
             .arg(&path)
             .output()
             .unwrap();

@@ -417,6 +417,8 @@ pub struct StackOptions {
     pub patch_bootstrap: Option<BootstrapPatch>,
     /// The wasm module to load instead of [`wasm_module`] (wasm mode).
     pub wasm_module: Option<PathBuf>,
+    /// Extra arguments for `sluice serve` (ext_proc modes).
+    pub sluice_args: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -427,6 +429,7 @@ impl Default for StackOptions {
             ready_timeout: Duration::from_secs(30),
             patch_bootstrap: None,
             wasm_module: None,
+            sluice_args: Vec::new(),
         }
     }
 }
@@ -439,6 +442,7 @@ impl std::fmt::Debug for StackOptions {
             .field("ready_timeout", &self.ready_timeout)
             .field("patch_bootstrap", &self.patch_bootstrap.is_some())
             .field("wasm_module", &self.wasm_module)
+            .field("sluice_args", &self.sluice_args)
             .finish()
     }
 }
@@ -513,13 +517,20 @@ impl Stack {
         let mut sluice_addr = String::new();
         if mode.uses_sluice_process() {
             let bin = sluice_bin.as_deref().unwrap_or(Path::new("sluice"));
-            let (process, addr) =
-                start_sluice(bin, mode, dir.path(), policy_path.as_deref()).await?;
+            let (process, addr) = start_sluice(
+                bin,
+                mode,
+                dir.path(),
+                policy_path.as_deref(),
+                &options.sluice_args,
+            )
+            .await?;
             sluice = Some(Mutex::new(process));
             sluice_launch = Some(SluiceLaunch {
                 bin: bin.to_path_buf(),
                 addr: addr.clone(),
                 policy: policy_path.clone(),
+                args: options.sluice_args.clone(),
             });
             sluice_addr = addr;
         }
@@ -669,7 +680,13 @@ impl Stack {
         };
         let n = RESTARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = self.dir.path().join(format!("sluice-restart-{n}.log"));
-        let process = launch_sluice(&launch.bin, &launch.addr, launch.policy.as_deref(), &log)?;
+        let process = launch_sluice(
+            &launch.bin,
+            &launch.addr,
+            launch.policy.as_deref(),
+            &launch.args,
+            &log,
+        )?;
         let process = wait_listening(process).await?;
         let mut old = slot.lock().unwrap_or_else(PoisonError::into_inner);
         old.kill();
@@ -766,6 +783,7 @@ struct SluiceLaunch {
     bin: PathBuf,
     addr: String,
     policy: Option<PathBuf>,
+    args: Vec<String>,
 }
 
 static RESTARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -774,6 +792,7 @@ fn launch_sluice(
     bin: &Path,
     addr: &str,
     policy: Option<&Path>,
+    extra: &[String],
     log: &Path,
 ) -> Result<Process, HarnessError> {
     let mut cmd = Command::new(bin);
@@ -781,6 +800,7 @@ fn launch_sluice(
     if let Some(p) = policy {
         cmd.arg("--policy").arg(p);
     }
+    cmd.args(extra);
     cmd.env(
         "RUST_LOG",
         std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
@@ -816,6 +836,7 @@ async fn start_sluice(
     mode: Mode,
     dir: &Path,
     policy: Option<&Path>,
+    extra: &[String],
 ) -> Result<(Process, String), HarnessError> {
     let mut last = None;
     for attempt in 0..3 {
@@ -827,7 +848,7 @@ async fn start_sluice(
             _ => loopback(free_port()?).to_string(),
         };
         let log = dir.join(format!("sluice-{attempt}.log"));
-        let process = launch_sluice(bin, &addr, policy, &log)?;
+        let process = launch_sluice(bin, &addr, policy, extra, &log)?;
         match wait_listening(process).await {
             Ok(process) => return Ok((process, addr)),
             Err(HarnessError::SluiceExited { status, log })

@@ -22,6 +22,8 @@ impl ProxyHost {
     pub fn exchange_context(&self, request_headers: &[(String, String)]) -> ExchangeContext {
         ExchangeContext {
             identity: self.string_property(&["connection", "uri_san_peer_certificate"]),
+            identity_source: None,
+            host: None,
             route: self.string_property(&["xds", "route_name"]),
             api: None,
             request_id: request_headers

@@ -86,6 +86,20 @@ pub enum Role {
     Other,
 }
 
+/// The role's name in audit records.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::ToolResult => "tool_result",
+        Role::ToolArguments => "tool_arguments",
+        Role::ToolDescription => "tool_description",
+        Role::Reasoning => "reasoning",
+        Role::Other => "other",
+    }
+}
+
 /// Which field kind a stream key belongs to, so that text, tool arguments and reasoning of the
 /// same index are held back separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

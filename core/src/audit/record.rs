@@ -1,0 +1,109 @@
+//! The signed line: an [`AuditRecord`] plus its place in the chain, the time and timings.
+//!
+//! Field order is fixed by this struct and serde_json writes no whitespace, so serialising an
+//! `Entry` is deterministic; those bytes are the record's *canonical bytes*. The line on disk is
+//! the canonical bytes with `,"sig":"<hex>"` inserted before the final `}`.
+
+use serde::Serialize;
+
+use crate::exchange::{AuditRecord, Decision, FindingSummary};
+
+/// Format version written in `v`.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Durations the adapter measured, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Timings {
+    /// From the request headers reaching Sluice to the response headers reaching Sluice.
+    pub ttfb_us: Option<u64>,
+    /// From the request headers to the end of the exchange.
+    pub total_us: Option<u64>,
+    /// Time spent inside Sluice's own processing of the exchange's messages.
+    pub processing_us: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// Principal (SPIFFE id, JWT subject, API-key fingerprint): never a credential.
+    pub principal: String,
+    /// Where the principal came from (`peer-certificate`, `xfcc`, ...), when known.
+    pub source: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyRef {
+    pub id: Option<String>,
+    pub version: u32,
+    /// SHA-256 of the policy document's bytes.
+    pub sha256: Option<String>,
+}
+
+/// One record of the trail, without its signature.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Entry {
+    pub v: u32,
+    pub instance: String,
+    pub seq: u64,
+    /// Hex SHA-256 of the previous record's canonical bytes (64 zeros for the first record).
+    pub prev: String,
+    pub time: String,
+    pub request_id: Option<String>,
+    pub identity: Option<Identity>,
+    pub route: Option<String>,
+    pub host: Option<String>,
+    pub api: Option<&'static str>,
+    pub model: Option<String>,
+    pub policy: PolicyRef,
+    pub decision: Decision,
+    pub findings: Vec<FindingSummary>,
+    pub errors: Vec<String>,
+    pub best_effort: bool,
+    pub incomplete: bool,
+    pub timings: Timings,
+}
+
+impl Entry {
+    /// The entry for `record`, with its chain fields filled by the caller.
+    pub fn new(
+        record: &AuditRecord,
+        instance: &str,
+        seq: u64,
+        prev: &[u8; 32],
+        unix_micros: u64,
+        timings: Timings,
+    ) -> Entry {
+        Entry {
+            v: FORMAT_VERSION,
+            instance: instance.to_owned(),
+            seq,
+            prev: hex::encode(prev),
+            time: super::time::rfc3339_micros(unix_micros),
+            request_id: record.request_id.clone(),
+            identity: record.identity.as_ref().map(|p| Identity {
+                principal: p.clone(),
+                source: record.identity_source.clone(),
+            }),
+            route: record.route.clone(),
+            host: record.host.clone(),
+            api: record.api,
+            model: record.model.clone(),
+            policy: PolicyRef {
+                id: record.policy_id.clone(),
+                version: record.policy_version,
+                sha256: record.policy_sha256.clone(),
+            },
+            decision: record.decision,
+            findings: record.findings.clone(),
+            errors: record.errors.clone(),
+            best_effort: record.best_effort,
+            incomplete: record.incomplete,
+            timings,
+        }
+    }
+
+    /// The canonical bytes: what is hashed into the chain and signed.
+    pub fn canonical(&self) -> Vec<u8> {
+        // Every field is a string, number, bool, null, list or map of those: cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
