@@ -130,13 +130,13 @@ async fn check_capture(stack: &Stack, api: ApiShape, planted: &[Planted]) {
         let how = format!("{} {:?}", api.name(), delivery.chunking);
         let script = stack.mock().register(delivery);
         let req = api_request(api, &benign_prompt(api), true).headers([script.header()]);
-        let resp = send(&stack, &req).await;
-        assert_request_streams(&stack, &how, api, &req, &script);
+        let resp = send(stack, &req).await;
+        assert_request_streams(stack, &how, api, &req, &script);
         assert_eq!(resp.status, 200, "{how}\n{}", stack.context());
         assert_eq!(resp.end, BodyEnd::Complete, "{how}\n{}", stack.context());
         let body = resp.body();
-        assert_no_planted(&stack, &how, framing, &body, planted);
-        let docs = documents(&stack, &how, framing, &resp, planted);
+        assert_no_planted(stack, &how, framing, &body, planted);
+        let docs = documents(stack, &how, framing, &resp, planted);
         assert_finished(api, &body, &docs, &stack.context());
         let texts = inspect::strings_by_path(&docs);
         for path in text_paths(api, &capture_texts, planted) {
