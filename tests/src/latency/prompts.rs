@@ -101,9 +101,10 @@ fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 /// A chat-completions request (not streamed) whose JSON body is about `body_bytes` long:
 /// prose and fenced source files alternating, cut at a line end.
 pub fn coding_request(body_bytes: usize) -> Request {
+    const CLOSING: &str = "\n\nWhat would you change first, and why?";
     let files = source_files();
     let mut prompt = String::new();
-    let envelope = api_request(ApiShape::OpenAiChat, "", false).body.len();
+    let envelope = api_request(ApiShape::OpenAiChat, "", false).body.len() + CLOSING.len();
     let mut k = 0usize;
     // JSON escaping makes the body longer than the text: measure as it grows.
     while api_json_len(&prompt) + envelope < body_bytes && k < 10_000 {
@@ -119,7 +120,7 @@ pub fn coding_request(body_bytes: usize) -> Request {
         let at = prompt.get(..cut).and_then(|p| p.rfind('\n')).unwrap_or(cut);
         prompt.truncate(at);
     }
-    prompt.push_str("\n\nWhat would you change first, and why?");
+    prompt.push_str(CLOSING);
     api_request(ApiShape::OpenAiChat, &prompt, false).header("x-mock-tokens", "8")
 }
 
@@ -456,7 +457,7 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}"));
         let text = v
-            .pointer("/messages/0/content")
+            .pointer("/messages/1/content")
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default();
         assert!(text.contains("```rust\n"));
