@@ -275,6 +275,14 @@ fn upstream_cluster(upstream: &Upstream, args: &BootstrapArgs, buffer_limit: usi
         "type": if is_ip { "STATIC" } else { "STRICT_DNS" },
         "connect_timeout": "5s",
         "per_connection_buffer_limit_bytes": buffer_limit,
+        // Every open streamed answer holds one HTTP/1.1 connection to the provider; Envoy's
+        // defaults (1024 connections, 1024 pending requests) would fail the 2049th
+        // concurrent stream with a 503.
+        "circuit_breakers": { "thresholds": [{
+            "max_connections": 65536,
+            "max_pending_requests": 65536,
+            "max_requests": 65536
+        }]},
         "load_assignment": {
             "cluster_name": "upstream",
             "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {

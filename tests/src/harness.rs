@@ -926,6 +926,10 @@ static_resources:
   - name: upstream
     type: STATIC
     connect_timeout: 2s
+    # As in `sluice envoy-bootstrap`: one connection per open stream, beyond Envoy's 1024.
+    circuit_breakers:
+      thresholds:
+      - {{ max_connections: 65536, max_pending_requests: 65536, max_requests: 65536 }}
     load_assignment:
       cluster_name: upstream
       endpoints:

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -275,6 +275,8 @@ struct State {
     requests: Mutex<Vec<RecordedRequest>>,
     connections: AtomicU64,
     next_script: AtomicU64,
+    /// Set by [`MockUpstream::keep_requests`]`(false)`: long benchmarks keep no bodies.
+    drop_requests: AtomicBool,
 }
 
 /// The running mock. Dropping it stops accepting connections.
@@ -376,6 +378,17 @@ impl MockUpstream {
         });
         lock(&self.state.scripts).insert(id.clone(), reg);
         ScriptHandle { id, pause }
+    }
+
+    /// Whether received requests are kept for [`MockUpstream::requests`] (the default). A
+    /// soak of many thousand requests turns it off so the mock's memory stays flat.
+    pub fn keep_requests(&self, on: bool) {
+        self.state.drop_requests.store(!on, Ordering::SeqCst);
+    }
+
+    /// Forgets a script whose request is over (long benchmarks register one per stream).
+    pub fn forget(&self, handle: &ScriptHandle) {
+        lock(&self.state.scripts).remove(handle.id());
     }
 
     /// Every request received so far.
@@ -490,13 +503,15 @@ async fn handle(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| parts.uri.path().to_owned());
     let script_id = header("x-mock-script");
-    lock(&state.requests).push(RecordedRequest {
-        method: parts.method.as_str().to_owned(),
-        path: path.clone(),
-        headers: headers.clone(),
-        body: body.clone(),
-        script: script_id.clone(),
-    });
+    if !state.drop_requests.load(Ordering::SeqCst) {
+        lock(&state.requests).push(RecordedRequest {
+            method: parts.method.as_str().to_owned(),
+            path: path.clone(),
+            headers: headers.clone(),
+            body: body.clone(),
+            script: script_id.clone(),
+        });
+    }
 
     let registered = script_id
         .as_ref()

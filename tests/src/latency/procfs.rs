@@ -6,10 +6,33 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     parse_vm_rss(&status)
 }
 
+/// Peak resident set size in KiB since start or the last [`reset_peak`] (`VmHWM`).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kib(&status, "VmHWM:")
+}
+
+/// Resets `VmHWM` to the current RSS (writes 5 to /proc/PID/clear_refs); false when the
+/// kernel or permissions do not allow it.
+pub fn reset_peak(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// Open file descriptors of a process (entries of /proc/PID/fd).
+pub fn open_fds(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(Iterator::count)
+}
+
 fn parse_vm_rss(status: &str) -> Option<u64> {
+    parse_status_kib(status, "VmRSS:")
+}
+
+fn parse_status_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
 }
@@ -66,6 +89,7 @@ mod tests {
         let status = "Name:\tsluice\nVmPeak:\t  9000 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
         assert_eq!(parse_vm_rss(status), Some(12345));
         assert_eq!(parse_vm_rss("Name: x\n"), None);
+        assert_eq!(parse_status_kib("VmHWM:\t 777 kB\n", "VmHWM:"), Some(777));
     }
 
     #[test]
@@ -80,5 +104,7 @@ mod tests {
         let me = std::process::id();
         assert!(rss_kib(me).is_some_and(|k| k > 0));
         assert!(cpu_ticks(me).is_some());
+        assert!(peak_rss_kib(me).is_some_and(|k| k > 0));
+        assert!(open_fds(me).is_some_and(|n| n > 0));
     }
 }

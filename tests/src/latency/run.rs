@@ -11,7 +11,7 @@ use crate::harness::{Mode, Stack};
 use crate::latency::procfs;
 use crate::latency::record::{ChatSseReader, StreamRecord, StreamTimings};
 use crate::scenario::api_request;
-use crate::upstream::{Script, SendClock, synthetic_tokens};
+use crate::upstream::{Script, ScriptHandle, SendClock, synthetic_tokens};
 
 /// How many streams, how long, how fast.
 #[derive(Clone, Copy, Debug)]
@@ -102,10 +102,10 @@ pub struct RunResult {
 }
 
 /// Counts open streams; the guard decrements on every way out.
-struct OpenGuard(Arc<AtomicUsize>);
+pub(crate) struct OpenGuard(Arc<AtomicUsize>);
 
 impl OpenGuard {
-    fn new(count: &Arc<AtomicUsize>) -> OpenGuard {
+    pub(crate) fn new(count: &Arc<AtomicUsize>) -> OpenGuard {
         count.fetch_add(1, Ordering::SeqCst);
         OpenGuard(count.clone())
     }
@@ -123,13 +123,15 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 const PROBE_TOKENS: usize = 3;
 
 /// A stream the benchmark can send: the request selecting its script, and its send clock.
-struct Planned {
+pub(crate) struct Planned {
     request: client::Request,
     clock: SendClock,
     tokens: Arc<Vec<String>>,
+    /// The registered script, for [`crate::upstream::MockUpstream::forget`].
+    pub(crate) script: ScriptHandle,
 }
 
-fn plan(stack: &Stack, tokens: &Arc<Vec<String>>, gap: Duration) -> Planned {
+pub(crate) fn plan(stack: &Stack, tokens: &Arc<Vec<String>>, gap: Duration) -> Planned {
     let clock = SendClock::new();
     let script = stack.mock().register(
         Script::deltas(tokens.as_slice())
@@ -146,11 +148,12 @@ fn plan(stack: &Stack, tokens: &Arc<Vec<String>>, gap: Duration) -> Planned {
         request,
         clock,
         tokens: tokens.clone(),
+        script,
     }
 }
 
 /// Sends one planned stream at `begin` and records what arrived, bounded by `deadline`.
-async fn stream(
+pub(crate) async fn stream(
     addr: std::net::SocketAddr,
     planned: Planned,
     begin: tokio::time::Instant,
