@@ -492,8 +492,7 @@ def main():
         fixture.append(entry)
     os.makedirs(os.path.dirname(args.fixture), exist_ok=True)
     with open(args.fixture, "w", encoding="utf-8") as f:
-        json.dump(fixture, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+        f.write("[\n" + ",\n".join(json.dumps(e, ensure_ascii=False) for e in fixture) + "\n]\n")
 
     meta = {
         "format": "SLIM v1: see core/src/inject/model.rs",

@@ -97,7 +97,10 @@ fn scores_match_the_training_script() {
         let r = d.analyze(text);
         let f = |k: &str| case[k].as_f64().expect(k) as f32;
         assert!((r.model - f("model")).abs() < 1e-4, "{text:?}: {r:?}");
-        assert!((r.heuristic - f("heuristic")).abs() < 1e-6, "{text:?}: {r:?}");
+        assert!(
+            (r.heuristic - f("heuristic")).abs() < 1e-6,
+            "{text:?}: {r:?}"
+        );
         assert!((r.score - f("score")).abs() < 1e-4, "{text:?}: {r:?}");
     }
 }

@@ -348,7 +348,7 @@ impl InjectionDetector {
     }
 
     /// Score at or above which the default policy reports an injection finding.
-    pub const DEFAULT_THRESHOLD: f32 = 0.629;
+    pub const DEFAULT_THRESHOLD: f32 = 0.614;
 
     /// Scans a view and the leet and joined views derived from it.
     fn scan_view(&self, view: &View, sink: &mut Sink<'_>) {
@@ -510,7 +510,10 @@ fn model_views<'a>(text: &str, norm: &'a Normalized) -> Vec<ModelView<'a>> {
             span,
         });
     }
-    if ["rot13", "rot-13", "rot 13"].iter().any(|k| plain.contains(k)) {
+    if ["rot13", "rot-13", "rot 13"]
+        .iter()
+        .any(|k| plain.contains(k))
+    {
         views.push(ModelView {
             text: Cow::Owned(rot13(plain)),
             span: whole,

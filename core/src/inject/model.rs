@@ -119,7 +119,13 @@ pub fn pad_collapse(text: &str, out: &mut String) {
 }
 
 /// Calls `f(bucket)` for every feature of one window (a slice of the padded text).
-pub fn window_features(window: &str, bits: u32, n_min: usize, n_max: usize, mut f: impl FnMut(u32)) {
+pub fn window_features(
+    window: &str,
+    bits: u32,
+    n_min: usize,
+    n_max: usize,
+    mut f: impl FnMut(u32),
+) {
     let mask = if bits >= 32 {
         u32::MAX
     } else {
@@ -132,16 +138,17 @@ pub fn window_features(window: &str, bits: u32, n_min: usize, n_max: usize, mut 
     // Words: the previous word's span and the current word's start.
     let mut prev_word: Option<(usize, usize)> = None;
     let mut word_start: Option<usize> = None;
-    let emit_word = |s: usize, e: usize, prev: &mut Option<(usize, usize)>, f: &mut dyn FnMut(u32)| {
-        let w = window.get(s..e).unwrap_or_default().as_bytes();
-        f(fnv1a(fnv1a(FNV_BASIS, b"w"), w) & mask);
-        if let Some((ps, pe)) = *prev {
-            let p = window.get(ps..pe).unwrap_or_default().as_bytes();
-            let h = fnv1a(fnv1a(fnv1a(fnv1a(FNV_BASIS, b"b"), p), b" "), w);
-            f(h & mask);
-        }
-        *prev = Some((s, e));
-    };
+    let emit_word =
+        |s: usize, e: usize, prev: &mut Option<(usize, usize)>, f: &mut dyn FnMut(u32)| {
+            let w = window.get(s..e).unwrap_or_default().as_bytes();
+            f(fnv1a(fnv1a(FNV_BASIS, b"w"), w) & mask);
+            if let Some((ps, pe)) = *prev {
+                let p = window.get(ps..pe).unwrap_or_default().as_bytes();
+                let h = fnv1a(fnv1a(fnv1a(fnv1a(FNV_BASIS, b"b"), p), b" "), w);
+                f(h & mask);
+            }
+            *prev = Some((s, e));
+        };
     for (at, c) in window.char_indices() {
         let end = at + c.len_utf8();
         if let Some(slot) = starts.get_mut(seen % n_max.max(1)) {
@@ -254,14 +261,14 @@ impl Model {
         let mut bounds: Vec<usize> = Vec::new();
         let mut chars = 0usize;
         for (at, _) in t.char_indices() {
-            if chars % self.stride == 0 {
+            if chars.is_multiple_of(self.stride) {
                 bounds.push(at);
             }
             chars += 1;
         }
         let total = chars;
         let per = self.window / self.stride;
-        let exact = self.window % self.stride == 0;
+        let exact = self.window.is_multiple_of(self.stride);
         let mut k = 0usize;
         loop {
             let start_char = k * self.stride;
