@@ -50,8 +50,9 @@ pub struct Signal {
 pub struct InjectionReport {
     /// 0.0 (nothing) .. 1.0 (certain): the model's and the rules' evidence fused.
     pub score: f32,
-    /// The rules that fired and, when the model's own probability is at least 0.5, a
-    /// [`MODEL`] signal (weight = that probability) over the text or decoded blob it scored.
+    /// The rules that fired and, when the model's own probability reaches the default
+    /// threshold, a [`MODEL`] signal (weight = that probability) over the text or decoded blob
+    /// it scored.
     pub signals: Vec<Signal>,
     /// The model's own probability (maximum over the views it read), 0.0 without a model.
     pub model: f32,
@@ -244,7 +245,7 @@ impl InjectionDetector {
         report.heuristic = report.score;
         report.model = p;
         report.score = model.fuse(z, report.heuristic).clamp(0.0, 1.0);
-        if p >= 0.5 && report.signals.len() < MAX_SIGNALS {
+        if p >= Self::DEFAULT_THRESHOLD && report.signals.len() < MAX_SIGNALS {
             report.signals.push(Signal {
                 name: MODEL,
                 start: span.0,
