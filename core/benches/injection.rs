@@ -72,6 +72,48 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // The trained model: 1 KB texts through the whole detector (rules, views, model, fusion)
+    // and through the model alone (one view), and parsing the embedded weights.
+    let mut group = c.benchmark_group("injection_model");
+    let kb = |s: &str| -> String {
+        let t = repeat_to(s, 1024);
+        let mut end = 1024;
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        t[..end].to_string()
+    };
+    let attack = kb(ATTACK);
+    let texts = [
+        ("benign_ascii_1kb", kb(PROSE)),
+        ("benign_unicode_1kb", kb(PROSE_UNICODE)),
+        ("attack_1kb", attack),
+    ];
+    for (name, text) in &texts {
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_with_input(BenchmarkId::new("analyze", name), text, |b, t| {
+            b.iter(|| detector.analyze(black_box(t)))
+        });
+    }
+    if let Some(model) = sluice_core::inject::model::model() {
+        let mut scratch = String::new();
+        for (name, text) in &texts {
+            let view = text.to_lowercase();
+            group.throughput(Throughput::Bytes(view.len() as u64));
+            group.bench_with_input(BenchmarkId::new("model_only", name), &view, |b, t| {
+                b.iter(|| model.view_logit(black_box(t), &mut scratch))
+            });
+        }
+    }
+    group.bench_function("parse_weights", |b| {
+        b.iter(|| {
+            sluice_core::inject::model::Model::from_bytes(black_box(
+                sluice_core::inject::model::model_bytes(),
+            ))
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -196,12 +196,17 @@ impl Engine {
             hold_for(&policy.response)?
         };
         let policy_sha256 = crate::audit::sha256_hex(&serde_json::to_vec(&policy)?).into();
+        let injection = Arc::new(if policy.detectors.injection_model {
+            InjectionDetector::with_model()
+        } else {
+            InjectionDetector::new()
+        });
         Ok(Engine {
             policy: Arc::new(policy),
             scanner,
             hold_request,
             hold_response,
-            injection: Arc::new(InjectionDetector::new()),
+            injection,
             policy_sha256,
             fingerprint: None,
         })

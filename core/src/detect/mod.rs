@@ -8,7 +8,7 @@
 //! `%` and `\` for escapes — and regexes only inside what a gate selected.
 
 pub mod catalogue;
-mod decode;
+pub(crate) mod decode;
 mod gate;
 mod pii;
 pub mod validate;

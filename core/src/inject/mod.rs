@@ -18,9 +18,11 @@
 //! `indirect-address`, `encoded-instruction`.
 
 mod encoded;
+pub mod model;
 pub mod normalize;
 mod signals;
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -28,10 +30,10 @@ use regex_automata::Input;
 use regex_automata::meta::Regex;
 use serde::Serialize;
 
-use normalize::{HiddenKind, View};
+use normalize::{HiddenKind, Normalized, View};
 pub use signals::{
     CHAT_TEMPLATE, ENCODED_INSTRUCTION, EXFILTRATION, HIDDEN_UNICODE, INDIRECT_ADDRESS,
-    INSTRUCTION_OVERRIDE, PROMPT_LEAK, ROLE_SWITCH, SIGNAL_NAMES, TOOL_POISONING,
+    INSTRUCTION_OVERRIDE, MODEL, PROMPT_LEAK, ROLE_SWITCH, SIGNAL_NAMES, TOOL_POISONING,
 };
 use signals::{RULES, Rule, expand};
 
@@ -46,9 +48,16 @@ pub struct Signal {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct InjectionReport {
-    /// 0.0 (nothing) .. 1.0 (certain).
+    /// 0.0 (nothing) .. 1.0 (certain): the model's and the rules' evidence fused.
     pub score: f32,
+    /// The rules that fired and, when the model's own probability reaches the default
+    /// threshold, a [`MODEL`] signal (weight = that probability) over the text or decoded blob
+    /// it scored.
     pub signals: Vec<Signal>,
+    /// The model's own probability (maximum over the views it read), 0.0 without a model.
+    pub model: f32,
+    /// The rules' own score, `1 - Π(1 - w)` over the rules that fired.
+    pub heuristic: f32,
 }
 
 impl InjectionReport {
@@ -100,6 +109,8 @@ pub struct InjectionDetector {
     /// Per rule: the pattern for joined views, compiled on first need (spaced text is rare).
     joined: OnceLock<Vec<Option<Regex>>>,
     errors: Vec<String>,
+    /// Whether the trained model is read beside the rules (policy `detectors.injection_model`).
+    use_model: bool,
 }
 
 impl Default for InjectionDetector {
@@ -141,6 +152,16 @@ struct Candidate {
 }
 
 impl InjectionDetector {
+    /// The detector with the trained model beside the rules; its scores are meant for
+    /// [`Self::MODEL_THRESHOLD`].
+    pub fn with_model() -> Self {
+        InjectionDetector {
+            use_model: true,
+            ..Self::new()
+        }
+    }
+
+    /// The rules alone (the built-in default).
     pub fn new() -> Self {
         let mut errors = Vec::new();
         let mut keywords: Vec<&'static str> = Vec::new();
@@ -200,6 +221,7 @@ impl InjectionDetector {
             normal,
             joined: OnceLock::new(),
             errors,
+            use_model: false,
         }
     }
 
@@ -209,10 +231,67 @@ impl InjectionDetector {
         &self.errors
     }
 
+    /// Analyses `text`: rules and model over its normalised and decoded views, fused into one
+    /// score.
     pub fn analyze(&self, text: &str) -> InjectionReport {
+        let norm = normalize::normalize(text);
+        let mut report = self.rules(text, &norm);
+        // Nothing to read: no evidence either way.
+        if norm.view.text().trim_matches(model::is_space).is_empty() && norm.tags.is_none() {
+            report.heuristic = report.score;
+            return report;
+        }
+        let model = if self.use_model { model::model() } else { None };
+        let Some(model) = model else {
+            report.heuristic = report.score;
+            return report;
+        };
+        let mut scratch = String::new();
+        let mut best: Option<(f32, (usize, usize))> = None;
+        for view in model_views(text, &norm) {
+            let (z, _, _) = model.view_logit(&view.text, &mut scratch);
+            if best.is_none_or(|(b, _)| z > b) {
+                best = Some((z, view.span));
+            }
+        }
+        let (z, span) = best.unwrap_or((model.bias, (0, text.len())));
+        let p = model::sigmoid(z);
+        report.heuristic = report.score;
+        report.model = p;
+        report.score = model.fuse(z, report.heuristic).clamp(0.0, 1.0);
+        if p >= Self::MODEL_THRESHOLD && report.signals.len() < MAX_SIGNALS {
+            report.signals.push(Signal {
+                name: MODEL,
+                start: span.0,
+                end: span.1,
+                weight: p,
+            });
+            report.signals.sort_by(|a, b| {
+                (a.start, a.end, a.name)
+                    .cmp(&(b.start, b.end, b.name))
+                    .then(b.weight.total_cmp(&a.weight))
+            });
+        }
+        report
+    }
+
+    /// The rules alone (the report's `score` is the rules' score) and the views the model
+    /// reads. For the training script's export and for diagnostics.
+    #[doc(hidden)]
+    pub fn rules_and_views(&self, text: &str) -> (InjectionReport, Vec<String>) {
+        let norm = normalize::normalize(text);
+        let report = self.rules(text, &norm);
+        let views = model_views(text, &norm)
+            .into_iter()
+            .map(|v| v.text.into_owned())
+            .collect();
+        (report, views)
+    }
+
+    /// The rules over every view; `score` is `1 - Π(1 - w)` over the rules that fired.
+    fn rules(&self, text: &str, norm: &Normalized) -> InjectionReport {
         let mut signals = Vec::new();
         let mut fired = vec![false; RULES.len() + RULE_IDS];
-        let norm = normalize::normalize(text);
         {
             let mut sink = Sink {
                 signals: &mut signals,
@@ -278,11 +357,17 @@ impl InjectionDetector {
         InjectionReport {
             score: (1.0 - keep).clamp(0.0, 1.0),
             signals,
+            model: 0.0,
+            heuristic: 0.0,
         }
     }
 
-    /// Score at or above which the default policy reports an injection finding.
+    /// Score at or above which the default policy (rules alone) reports an injection finding.
     pub const DEFAULT_THRESHOLD: f32 = 0.5;
+
+    /// Threshold for the fused score of [`Self::with_model`]: the lowest that keeps false
+    /// positives at or under 1 % of the training corpus's dev benign rows (`model.json`).
+    pub const MODEL_THRESHOLD: f32 = 0.614;
 
     /// Scans a view and the leet and joined views derived from it.
     fn scan_view(&self, view: &View, sink: &mut Sink<'_>) {
@@ -397,6 +482,96 @@ impl InjectionDetector {
             }
         }
     }
+}
+
+/// One text the model reads, and the span of the original it stands for.
+struct ModelView<'a> {
+    text: Cow<'a, str>,
+    span: (usize, usize),
+}
+
+/// Decoded views per text, so a text made of blobs costs a bounded amount of work.
+const MAX_DECODED_VIEWS: usize = encoded::MAX_RUNS;
+
+/// The views the model scores: the plain view; its leetspeak view (`1→i`); the view with
+/// spaced-out letters joined; text smuggled in tag characters; readable base64 and hex runs,
+/// decoded and normalised; and a ROT13 view when the text mentions ROT13.
+fn model_views<'a>(text: &str, norm: &'a Normalized) -> Vec<ModelView<'a>> {
+    let whole = (0, text.len());
+    let plain = norm.view.text();
+    let mut views = vec![ModelView {
+        text: Cow::Borrowed(plain),
+        span: whole,
+    }];
+    if let Some(leet) = normalize::leet_views(&norm.view).into_iter().next() {
+        views.push(ModelView {
+            text: Cow::Owned(leet.text().to_string()),
+            span: whole,
+        });
+    }
+    if let Some((joined, _)) = normalize::join_spaced(&norm.view) {
+        views.push(ModelView {
+            text: Cow::Owned(joined.text().to_string()),
+            span: whole,
+        });
+    }
+    if let Some(tags) = &norm.tags {
+        let span = norm
+            .hidden
+            .iter()
+            .filter(|m| m.kind == HiddenKind::TagCharacters)
+            .fold(None, |acc: Option<(usize, usize)>, m| {
+                Some(acc.map_or((m.start, m.end), |(s, e)| (s.min(m.start), e.max(m.end))))
+            })
+            .unwrap_or(whole);
+        views.push(ModelView {
+            text: Cow::Borrowed(tags.text()),
+            span,
+        });
+    }
+    if ["rot13", "rot-13", "rot 13"]
+        .iter()
+        .any(|k| plain.contains(k))
+    {
+        views.push(ModelView {
+            text: Cow::Owned(rot13(plain)),
+            span: whole,
+        });
+    }
+    // Decoded runs: the detector's own base64 runs, then the secret scanner's base64/hex
+    // decoder (shorter runs, hex, misaligned prefixes).
+    let mut decoded: Vec<(String, (usize, usize))> = Vec::new();
+    for (start, end) in encoded::runs(text) {
+        if let Some(d) = text.get(start..end).and_then(encoded::decode) {
+            decoded.push((d, (start, end)));
+        }
+    }
+    let mut more = Vec::new();
+    crate::detect::decode::runs_in(text.as_bytes(), 0, text.len(), &mut more);
+    for d in more {
+        if !decoded.iter().any(|(t, _)| *t == d.text) {
+            decoded.push((d.text, (d.start, d.end)));
+        }
+    }
+    for (d, span) in decoded.into_iter().take(MAX_DECODED_VIEWS) {
+        let inner = normalize::normalize(&d);
+        views.push(ModelView {
+            text: Cow::Owned(inner.view.text().to_string()),
+            span,
+        });
+    }
+    views
+}
+
+/// ROT13 of ASCII letters; everything else unchanged.
+fn rot13(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'a'..='m' | 'A'..='M' => char::from(c as u8 + 13),
+            'n'..='z' | 'N'..='Z' => char::from(c as u8 - 13),
+            _ => c,
+        })
+        .collect()
 }
 
 fn compile_all(joined: bool, errors: &mut Vec<String>) -> Vec<Option<Regex>> {

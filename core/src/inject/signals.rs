@@ -25,6 +25,9 @@ pub const INDIRECT_ADDRESS: &str = "indirect-address";
 /// An instruction to decode something and act on it.
 pub const ENCODED_INSTRUCTION: &str = "encoded-instruction";
 
+/// The trained model's verdict (its probability is the signal's weight).
+pub const MODEL: &str = "model";
+
 /// Every signal name the detector can emit.
 pub const SIGNAL_NAMES: &[&str] = &[
     INSTRUCTION_OVERRIDE,
@@ -36,6 +39,7 @@ pub const SIGNAL_NAMES: &[&str] = &[
     HIDDEN_UNICODE,
     INDIRECT_ADDRESS,
     ENCODED_INSTRUCTION,
+    MODEL,
 ];
 
 #[derive(Debug)]
