@@ -67,6 +67,10 @@ fn records(file: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Every family masked in both directions (the built-in policy flags e-mails in streamed
+/// answers), so every planted value is one the client must not see.
+const MASK_ALL: &str = r#"{"version": 1, "response": {"credential": "mask", "pii": "mask", "injection": "flag", "email_in_streams": "mask"}}"#;
+
 fn planted() -> Vec<api::Planted> {
     let mut all = vec![api::PROMPT_AWS_KEY_ID, api::PROMPT_AWS_SECRET];
     all.extend_from_slice(ApiShape::OpenAiChat.planted_in_capture());
@@ -97,6 +101,7 @@ fn trail_verifies_and_holds_no_planted_value() {
         let (prefix, fp) = keys(dir.path());
         let file = dir.path().join("audit.jsonl");
         let options = StackOptions {
+            policy_json: Some(MASK_ALL.to_owned()),
             sluice_args: audit_args(&file, &prefix, &fp),
             ..StackOptions::default()
         };
@@ -164,6 +169,7 @@ fn record_is_on_disk_when_sluice_is_killed_right_after_the_response() {
         let (prefix, fp) = keys(dir.path());
         let file = dir.path().join("audit.jsonl");
         let options = StackOptions {
+            policy_json: Some(MASK_ALL.to_owned()),
             sluice_args: audit_args(&file, &prefix, &fp),
             ..StackOptions::default()
         };
@@ -185,6 +191,7 @@ fn unwritable_trail_ends_the_response_with_the_error_event() {
         let (prefix, fp) = keys(dir.path());
         let full = Path::new("/dev/full");
         let options = StackOptions {
+            policy_json: Some(MASK_ALL.to_owned()),
             sluice_args: audit_args(full, &prefix, &fp),
             ..StackOptions::default()
         };
@@ -238,6 +245,7 @@ fn audit_writer_slower_than_the_timeout_ends_the_response_fail_closed() {
         let mut args = audit_args(&file, &prefix, &fp);
         args.extend(["--audit-timeout-ms".to_owned(), "300".to_owned()]);
         let options = StackOptions {
+            policy_json: Some(MASK_ALL.to_owned()),
             sluice_args: args,
             ..StackOptions::default()
         };
@@ -289,6 +297,7 @@ fn rotated_trail_verifies_across_its_files() {
         let mut args = audit_args(&file, &prefix, &fp);
         args.extend(["--audit-max-bytes".to_owned(), "2500".to_owned()]);
         let options = StackOptions {
+            policy_json: Some(MASK_ALL.to_owned()),
             sluice_args: args,
             ..StackOptions::default()
         };
