@@ -714,8 +714,18 @@ impl Stack {
     }
 
     /// SIGSTOPs `sluice serve`: it keeps its sockets but answers nothing.
+    /// Returns once every thread of the process shows as stopped in `/proc`, so what the test
+    /// does next really meets a stopped server.
     pub fn stop_sluice(&self) {
         self.signal_sluice(Signal::SIGSTOP);
+        let Some(pid) = self.sluice_pid() else { return };
+        let started = Instant::now();
+        while !all_threads_stopped(pid) {
+            if started.elapsed() > Duration::from_secs(10) {
+                panic!("sluice ({pid}) did not stop within 10 s of SIGSTOP");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// SIGCONTs a stopped `sluice serve`.
@@ -776,6 +786,26 @@ impl Stack {
             self.dir.path().display()
         )
     }
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T`) according to `/proc`.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The state follows the parenthesised command name.
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        if state != Some('T') {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
 
 /// How `sluice serve` was launched.
