@@ -226,7 +226,8 @@ impl TextFilter for Redactor {
         }
 
         let findings = self.scan_into_scratch(&hb.buf);
-        let mut safe = self.hold.viable_from(&hb.buf).max(hb.released);
+        let hold = self.hold.hold(&hb.buf);
+        let mut safe = hold.release.max(hb.released);
         // Never cut a finding in two: hold all of one that straddles the safe point.
         for f in &findings {
             if f.start < safe && f.end > safe && f.start >= hb.released {
@@ -264,9 +265,10 @@ impl TextFilter for Redactor {
         }
         self.scratch = findings;
 
-        // Keep only a short left context.
-        if hb.released > LEFT_CONTEXT {
-            let cut = floor_boundary(&hb.buf, hb.released - LEFT_CONTEXT);
+        // Keep only a short left context, and any context a pending value still needs.
+        let keep = hb.released.saturating_sub(LEFT_CONTEXT).min(hold.context);
+        if keep > 0 {
+            let cut = floor_boundary(&hb.buf, keep);
             hb.buf.drain(..cut);
             hb.released -= cut;
         }

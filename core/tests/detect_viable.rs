@@ -30,9 +30,15 @@ fn holds_only_what_is_still_viable() {
     assert_eq!(s.viable_from(t), t.len() - 2);
     let t = "Use sk-an";
     assert_eq!(s.viable_from(t), t.len() - 5);
-    // A context keyword and its pending value.
+    // A context keyword leaves; its pending value waits.
     let t = "config: password = hunt";
-    assert!(s.viable_from(t) <= t.find("password").unwrap_or(0));
+    assert_eq!(s.viable_from(t), t.find("hunt").unwrap_or(0));
+    let h = s.hold(t);
+    assert_eq!(
+        h.context,
+        t.find("password").unwrap_or(0),
+        "the keyword stays as context"
+    );
     // An open private key block stays held until its closing line.
     let t = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nAbCdEf ";
     assert_eq!(s.viable_from(t), t.find("-----BEGIN").unwrap_or(0));
@@ -114,36 +120,69 @@ fn plain_trailing_words_are_released_without_email() {
 }
 
 #[test]
-fn plain_words_naming_a_trigger_stay_viable() {
+fn keywords_and_contexts_leave_before_their_value() {
     let s = scanner_email(false);
-    // Holds a whole keyword: `tokens = value` may still follow.
-    let t = "we use tokens";
-    assert_eq!(s.viable_from(t), t.find("tokens").unwrap_or(0));
-    let t = "set mypassword";
-    assert_eq!(s.viable_from(t), t.find("mypassword").unwrap_or(0));
-    // Keyword prefixes, any case, three letters or more.
-    for (t, word) in [
-        ("my pass", "pass"),
-        ("the secr", "secr"),
-        ("a tok", "tok"),
-        ("Auth", "Auth"),
+    // A keyword, whole or in part, can never lie inside a masked span: only its value can.
+    for t in [
+        "we use tokens",
+        "set mypassword",
+        "my pass",
+        "the passw",
+        "a tok",
+        "Auth",
+        "password",
+        "password=",
+        "password = ",
+        "Authorization: Bearer",
+        "postgres://admin:",
+        "export API_KEY=\"",
     ] {
-        assert_eq!(s.viable_from(t), t.find(word).unwrap_or(0), "{t:?}");
+        assert_eq!(s.viable_from(t), t.len(), "{t:?}");
     }
-    // Literal opener prefixes, exact case, two letters or more.
+    // ... but stays visible to the scan that meets the value.
+    let t = "export API_KEY=\"";
+    assert!(s.hold(t).context <= t.find("API_KEY").unwrap_or(0));
+    let t = "postgres://admin:hun";
+    assert_eq!(s.viable_from(t), t.find("hun").unwrap_or(0));
+    assert!(s.hold(t).context <= t.find("postgres").unwrap_or(0));
+}
+
+#[test]
+fn literal_openers_stay_viable() {
+    let s = scanner_email(false);
+    // Literal opener prefixes, exact case: the token's first byte is part of the mask.
     for (t, word) in [
         ("Your code is gh", "gh"),
         ("send xox", "xox"),
         ("key is AKI", "AKI"),
+        ("the path", "path"),
+        // `secret_` opens a Notion token, so `secr` is held although `secret` is a keyword.
+        ("the secr", "secr"),
     ] {
         assert_eq!(s.viable_from(t), t.find(word).unwrap_or(0), "{t:?}");
     }
-    let t = "key is AKI";
-    assert_eq!(s.viable_from(t), 7);
-    // The price of two-letter opener prefixes and whole literals: `my` may open `mysql://`,
-    // `path` may be an Airtable token (`pat` + 14 alphanumerics) in progress.
-    for (t, word) in [("this is my", "my"), ("the path", "path")] {
-        assert_eq!(s.viable_from(t), t.find(word).unwrap_or(0), "{t:?}");
+}
+
+#[test]
+fn identifiers_words_and_finished_numbers_leave_at_once() {
+    let s = scanner_email(false);
+    for t in [
+        "let total = getUserAccount",
+        "impl HashMap",
+        "fn snake_case",
+        "self.value",
+        "the configuration",
+        "an unbelievable",
+        "    return x.map(",
+        "count: 42,",
+        "{\"name\": \"river\", \"size\": 3}",
+        "items[0].",
+        "x == z",
+        "// comment",
+        "path/to/file.rs",
+        "0e2918cf3e366d9c923d4ca05f169b2a4a82c4e4\"",
+    ] {
+        assert_eq!(s.viable_from(t), t.len(), "{t:?}");
     }
 }
 
@@ -158,8 +197,12 @@ fn open_contexts_and_token_runs_are_still_held() {
     assert!(s.viable_from(t) <= t.find("hun").unwrap_or(0));
     let t = "curl -H 'Authorization: Bearer abc";
     assert!(s.viable_from(t) <= t.find("abc").unwrap_or(0));
+    // A run that may be the start of a bare AWS secret (letters beside digits or `+/`).
     let t = "value abc123";
     assert_eq!(s.viable_from(t), t.find("abc123").unwrap_or(0));
+    // A base64 run whose decoded prefix reads as text (`AKIAIOSF` encoded).
+    let t = "blob QUtJQUlPU0Y";
+    assert_eq!(s.viable_from(t), t.find("QUtJ").unwrap_or(0));
     let t = "Use sk-ant-";
     assert_eq!(s.viable_from(t), t.find("sk-ant-").unwrap_or(0));
     let t = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nabc";

@@ -14,6 +14,8 @@ mod pii;
 pub mod validate;
 mod viable;
 
+pub use viable::Hold;
+
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, meta};
@@ -268,12 +270,23 @@ impl Scanner {
     /// match (or a longer match) once more text is appended. `text.len()` when nothing is
     /// viable, so ordinary prose is never held back. Always on a char boundary.
     pub fn viable_from(&self, text: &str) -> usize {
+        self.hold(text).release
+    }
+
+    /// Where a streaming redactor may release up to, and from where it must keep text as scan
+    /// context: a keyword released before its value still has to be seen with the value.
+    pub fn hold(&self, text: &str) -> viable::Hold {
         match decode::strip_zero_width(text) {
-            None => self.viability.viable_from(text),
+            None => self.viability.hold(text),
             Some((stripped, map)) => {
-                let v = self.viability.viable_from(&stripped);
-                let v = map.get(v).copied().unwrap_or(text.len());
-                gate::floor_boundary(text, v)
+                let h = self.viability.hold(&stripped);
+                let at = |v: usize| {
+                    gate::floor_boundary(text, map.get(v).copied().unwrap_or(text.len()))
+                };
+                viable::Hold {
+                    release: at(h.release),
+                    context: at(h.context),
+                }
             }
         }
     }

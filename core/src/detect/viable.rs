@@ -33,11 +33,17 @@
 
 use std::sync::Mutex;
 
+use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{Cache, DFA};
-use regex_automata::{Anchored, Input};
+use regex_automata::nfa::thompson;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, MatchKind, PatternID};
+use regex_syntax::hir::{Hir, HirKind};
 
 use super::gate::{RUN_BYTE, is_word};
-use super::{BuildError, Check, DetectorOptions, RULES, Trigger, pii, rule_pattern, syntax_config};
+use super::{
+    BuildError, Check, DetectorOptions, RULES, Rule, Trigger, pii, rule_pattern, syntax_config,
+};
 
 const PEM_HEADER: &str = r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----";
 
@@ -59,173 +65,346 @@ const SCHEME_OPENERS: &[&str] = &[
 /// (`to`, `co`, `pa`) are common words and keywords are matched in any case.
 const MIN_KEYWORD_PREFIX: usize = 3;
 
+/// Rules whose span opens with a generic class before their literal (`abc8Q~…`,
+/// `<14 chars>.atlasv1.…`, `<bot id>:AA…`): held only from the literal on. Holding from the
+/// class would keep every identifier of code alive; what may leave unmasked is the part before
+/// the literal when it arrives in an event of its own (a Terraform token id, a Telegram bot id,
+/// the first four of an Azure client secret's 40 characters).
+const HOLD_FROM_LITERAL: &[&str] = &["azure-ad-client-secret", "terraform-cloud-token"];
+
+/// Length of a context-free AWS secret access key (`bare_aws_secrets` in the scanner).
+const BARE_AWS_SECRET: usize = 40;
+
+/// Shortest trailing base64/hex run whose decoded prefix is checked before holding it; a
+/// shorter run is released (see the module docs).
+const ENCODED_CHECK_MIN: usize = 7;
+
 /// How far back candidate starts are tried.
 const WINDOW: usize = 512;
 /// How far back the trailing token run is followed.
 const MAX_TAIL_RUN: usize = 16 * 1024;
 
+/// The two boundaries a streaming redactor needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hold {
+    /// Text before this offset can never end up inside a masked span: it may leave now.
+    pub release: usize,
+    /// Text from this offset on must stay visible to the next scan (a keyword that already
+    /// left still gives its value context). At most `release`.
+    pub context: usize,
+}
+
+/// A lazily determinised automaton with a cache shared by the callers that find it free.
+#[derive(Debug)]
+struct Automaton {
+    dfa: DFA,
+    cache: Mutex<Option<Cache>>,
+}
+
+impl Automaton {
+    fn build(hirs: &[Hir], what: &str) -> Result<Option<Automaton>, BuildError> {
+        if hirs.is_empty() {
+            return Ok(None);
+        }
+        let fail = |reason: String| BuildError::Pattern {
+            rule: what.into(),
+            reason,
+        };
+        let nfa = thompson::Compiler::new()
+            .configure(thompson::Config::new().nfa_size_limit(Some(256 << 20)))
+            .build_many_from_hir(hirs)
+            .map_err(|e| fail(e.to_string()))?;
+        // `All`: no thread is pruned after a match, so "not dead" means some continuation of
+        // the text can still match, whatever the regex's preferences.
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    .cache_capacity(4 << 20)
+                    .match_kind(MatchKind::All)
+                    .starts_for_each_pattern(true),
+            )
+            .build_from_nfa(nfa)
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Some(Automaton {
+            dfa,
+            cache: Mutex::new(None),
+        }))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&DFA, &mut Cache) -> R) -> R {
+        let mut guard = self.cache.try_lock().ok();
+        let mut local = None;
+        let cache = match guard.as_deref_mut() {
+            Some(slot) => slot.get_or_insert_with(|| self.dfa.create_cache()),
+            None => local.get_or_insert_with(|| self.dfa.create_cache()),
+        };
+        f(&self.dfa, cache)
+    }
+}
+
 #[derive(Debug)]
 pub struct Viability {
-    dfa: Option<DFA>,
-    cache: Mutex<Option<Cache>>,
-    /// The PII grammars alone: what a plain word that names no trigger is walked through.
-    word_dfa: Option<DFA>,
-    word_cache: Mutex<Option<Cache>>,
-    /// Token and anywhere literals of the enabled rules, matched in exact case, by first byte.
+    /// Patterns whose masked span starts where their match starts: token rules, PEM headers,
+    /// e-mail and IBAN.
+    whole: Option<Automaton>,
+    /// The PII grammars that start on letters alone: what a plain word that names no trigger
+    /// is walked through.
+    word: Option<Automaton>,
+    /// The digit-group grammar (phones, cards, SSNs, IPs), tried only where the classifier
+    /// would start one: not inside an identifier, a hash or a version.
+    numeric: Option<Automaton>,
+    /// Rules whose span starts after a context (`password = `, `Bearer `, `postgres://user:`):
+    /// the context alone (`prefix`, pattern *i*) and the span with what must follow it
+    /// (`rest`, the same pattern *i*). Only the span is held; the context is released.
+    prefix: Option<Automaton>,
+    rest: Option<Automaton>,
+    /// Token and anywhere literals of the `whole` rules, matched in exact case, by first byte.
     openers: Vec<Vec<&'static [u8]>>,
-    /// Context keywords of the enabled assignment rules, matched in any case, by lowercase
-    /// first byte.
+    /// Context keywords of the `whole` assignment rules (none unless a rule's span cannot be
+    /// split from its context), matched in any case, by lowercase first byte.
     keywords: Vec<Vec<&'static [u8]>>,
-    /// Bytes some pattern can start with (under any look-behind).
+    /// Bytes some `whole` pattern can start with (under any look-behind).
     starts: [bool; 256],
+    /// Bytes some `prefix` pattern can start with.
+    prefix_starts: [bool; 256],
     token_tail: bool,
+    decoders: bool,
     pem: bool,
+}
+
+/// A rule's regex cut in two where its masked span begins.
+enum Cut {
+    /// The span starts where the match does.
+    Whole(Hir),
+    /// Context, then span (and what must follow it).
+    Split(Hir, Hir),
 }
 
 impl Viability {
     pub fn new(options: &DetectorOptions) -> Result<Viability, BuildError> {
-        let mut pii_patterns: Vec<String> = Vec::new();
+        let parse = |pattern: &str, what: &str| {
+            syntax::parse_with(pattern, &syntax_config()).map_err(|e| BuildError::Pattern {
+                rule: what.into(),
+                reason: e.to_string(),
+            })
+        };
+        let mut whole: Vec<Hir> = Vec::new();
+        let mut word: Vec<Hir> = Vec::new();
+        let mut numeric: Vec<Hir> = Vec::new();
+        let mut prefix: Vec<Hir> = Vec::new();
+        let mut rest: Vec<Hir> = Vec::new();
         if options.email {
-            pii_patterns.push(pii::EMAIL_PATTERN.to_string());
-        }
-        if options.phone || options.payment_card || options.us_ssn || options.ip_address {
-            pii_patterns.push(pii::NUMERIC_PATTERN.to_string());
+            let h = parse(pii::EMAIL_PATTERN, "email")?;
+            whole.push(h.clone());
+            word.push(h);
         }
         if options.iban {
-            pii_patterns.push(pii::IBAN_PATTERN.to_string());
+            let h = parse(pii::IBAN_PATTERN, "iban")?;
+            whole.push(h.clone());
+            word.push(h);
         }
-        let mut patterns: Vec<String> = Vec::new();
+        if options.phone || options.payment_card || options.us_ssn || options.ip_address {
+            numeric.push(parse(pii::NUMERIC_PATTERN, "numeric")?);
+        }
         let mut openers: Vec<&'static str> = Vec::new();
         let mut keywords: Vec<&'static str> = Vec::new();
         if options.credentials {
-            // A PEM body admits spaces and letters, so as a DFA (which ignores laziness) it
-            // would stay alive over prose after the closing line: the automaton covers the
-            // header only, and `open_pem` holds an unclosed block.
-            patterns.extend(RULES.iter().map(|rule| match rule.check {
-                Check::PemBody => PEM_HEADER.to_string(),
-                _ => rule_pattern(rule),
-            }));
             for rule in RULES {
-                match rule.trigger {
-                    Trigger::Token(l) | Trigger::Anywhere(l) => openers.extend(l),
-                    Trigger::Assignment(l) => keywords.extend(l),
+                // A PEM body admits spaces and letters, so as a DFA (which ignores laziness) it
+                // would stay alive over prose after the closing line: the automaton covers the
+                // header only, and `open_pem` holds an unclosed block.
+                let cut = match rule.check {
+                    Check::PemBody => Cut::Whole(parse(PEM_HEADER, rule.id)?),
+                    _ => cut(rule, parse(&rule_pattern(rule), rule.id)?),
+                };
+                match cut {
+                    Cut::Whole(h) => {
+                        whole.push(h);
+                        match rule.trigger {
+                            Trigger::Token(l) | Trigger::Anywhere(l) => openers.extend(l),
+                            Trigger::Assignment(l) => keywords.extend(l),
+                        }
+                    }
+                    Cut::Split(p, r) => {
+                        prefix.push(p);
+                        rest.push(r);
+                    }
                 }
             }
             openers.extend(SCHEME_OPENERS);
         }
-        let openers = by_first_byte(&openers, |b| b);
-        let keywords = by_first_byte(&keywords, |b| b.to_ascii_lowercase());
-        patterns.extend(pii_patterns.iter().cloned());
-        let dfa = build_dfa(&patterns)?;
-        let word_dfa = build_dfa(&pii_patterns)?;
-        let mut starts = [false; 256];
-        if let Some(dfa) = &dfa {
-            let mut cache = dfa.create_cache();
-            for (b, slot) in starts.iter_mut().enumerate() {
-                let byte = b as u8;
-                // Try the byte after a non-word, a word and a line-break byte.
-                *slot = [b' ', b'a', b'\n', b'-'].iter().any(|&prev| {
-                    let hay = [prev, byte];
-                    walk(dfa, &mut cache, &hay, 1).unwrap_or(true)
-                }) || walk(dfa, &mut cache, &[byte], 0).unwrap_or(true);
-            }
-        }
+        let whole = Automaton::build(&whole, "viability automaton")?;
+        let prefix = Automaton::build(&prefix, "viability automaton (contexts)")?;
         Ok(Viability {
-            dfa,
-            cache: Mutex::new(None),
-            word_dfa,
-            word_cache: Mutex::new(None),
-            openers,
-            keywords,
-            starts,
+            starts: start_bytes(whole.as_ref()),
+            prefix_starts: start_bytes(prefix.as_ref()),
+            whole,
+            word: Automaton::build(&word, "viability automaton (words)")?,
+            numeric: Automaton::build(&numeric, "viability automaton (digits)")?,
+            prefix,
+            rest: Automaton::build(&rest, "viability automaton (spans)")?,
+            openers: by_first_byte(&openers, |b| b),
+            keywords: by_first_byte(&keywords, |b| b.to_ascii_lowercase()),
             token_tail: options.credentials || options.decoders,
+            decoders: options.decoders,
             pem: options.credentials,
         })
     }
 
-    pub fn viable_from(&self, text: &str) -> usize {
+    pub fn hold(&self, text: &str) -> Hold {
         let bytes = text.as_bytes();
         let len = bytes.len();
-        let mut best = len;
-        if self.token_tail {
-            let mut r = len;
-            while r > 0
-                && len - r < MAX_TAIL_RUN
-                && bytes
-                    .get(r - 1)
-                    .is_some_and(|&b| RUN_BYTE[usize::from(b)] || b == b'\\')
-            {
-                r -= 1;
-            }
-            if bytes.get(r..).is_some_and(looks_like_token) {
-                best = best.min(r);
-            }
+        let mut release = len;
+        if let Some(r) = self.encoded_tail(bytes) {
+            release = r;
+        }
+        if self.pem
+            && let Some(r) = bare_secret_tail(bytes)
+        {
+            release = release.min(r);
         }
         if self.pem
             && let Some(b) = open_pem(bytes)
         {
-            best = best.min(b);
+            release = release.min(b);
         }
-        if let Some(q) = self.first_alive(text, best) {
-            best = best.min(q);
+        if let Some(q) = self.first_alive(text, release) {
+            release = release.min(q);
         }
-        while best > 0 && !text.is_char_boundary(best) {
-            best -= 1;
+        if let Some(q) = self.first_number(bytes, release) {
+            release = release.min(q);
         }
-        best
+        let mut context = release;
+        self.contexts(text, &mut release, &mut context);
+        let floor = |mut i: usize| {
+            while i > 0 && !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let release = floor(release);
+        Hold {
+            release,
+            context: floor(context.min(release)),
+        }
     }
 
-    /// The first candidate start before `limit` from which the DFA is not dead at the end.
+    /// Start of the trailing token run when it must wait: longer than the automata look back,
+    /// or (with decoders on) possibly the start of an encoded secret.
+    fn encoded_tail(&self, bytes: &[u8]) -> Option<usize> {
+        if !self.token_tail {
+            return None;
+        }
+        let len = bytes.len();
+        let mut r = len;
+        while r > 0
+            && len - r < MAX_TAIL_RUN
+            && bytes
+                .get(r - 1)
+                .is_some_and(|&b| RUN_BYTE[usize::from(b)] || b == b'\\')
+        {
+            r -= 1;
+        }
+        let run = bytes.get(r..)?;
+        (!run.is_empty() && (run.len() >= WINDOW || (self.decoders && may_be_encoded(run))))
+            .then_some(r)
+    }
+
+    /// The first candidate start before `limit` from which the `whole` automaton is not dead
+    /// at the end.
     fn first_alive(&self, text: &str, limit: usize) -> Option<usize> {
-        let dfa = self.dfa.as_ref()?;
+        let whole = self.whole.as_ref()?;
         let bytes = text.as_bytes();
         let from = bytes.len().saturating_sub(WINDOW);
-        let mut guard = self.cache.try_lock().ok();
-        let mut local = None;
-        let cache = match guard.as_deref_mut() {
-            Some(slot) => slot.get_or_insert_with(|| dfa.create_cache()),
-            None => local.get_or_insert_with(|| dfa.create_cache()),
-        };
-        for q in from..limit.min(bytes.len()) {
-            let Some(&cur) = bytes.get(q) else { break };
-            if !self.starts[usize::from(cur)] || !text.is_char_boundary(q) {
-                continue;
-            }
-            let prev = q.checked_sub(1).and_then(|p| bytes.get(p)).copied();
-            let candidate =
-                prev.is_none_or(|p| !is_word(p)) || !is_word(cur) || after_escape(bytes, q);
-            if !candidate {
-                continue;
-            }
-            // The PII grammars are part of the full automaton, so a plain word they keep alive
-            // needs no further walk (with e-mail on, that is every word, cheaply).
-            let alive = match bytes.get(q..) {
-                Some(word) if is_plain_word(word) => {
-                    self.word_alive(bytes, q)
-                        || (self.names_a_trigger(word)
-                            && walk(dfa, cache, bytes, q).unwrap_or(true))
+        whole.with(|dfa, cache| {
+            for q in from..limit.min(bytes.len()) {
+                let Some(&cur) = bytes.get(q) else { break };
+                if !self.starts[usize::from(cur)] || !text.is_char_boundary(q) {
+                    continue;
                 }
-                _ => walk(dfa, cache, bytes, q).unwrap_or(true),
-            };
-            if alive {
-                return Some(q);
+                if !is_candidate(bytes, q) {
+                    continue;
+                }
+                // The letter-only PII grammars are part of `whole`, so a plain word they keep
+                // alive needs no further walk.
+                let alive = match bytes.get(q..) {
+                    Some(word) if is_plain_word(word) => {
+                        self.word_alive(bytes, q)
+                            || (self.names_a_trigger(word)
+                                && walk(dfa, cache, bytes, q, Anchored::Yes).unwrap_or(true))
+                    }
+                    _ => walk(dfa, cache, bytes, q, Anchored::Yes).unwrap_or(true),
+                };
+                if alive {
+                    return Some(q);
+                }
             }
-        }
-        None
+            None
+        })
     }
 
-    /// Whether a PII grammar is still alive over `bytes[q..]`.
+    /// The first place before `limit` where a digit group the PII classifier would read may
+    /// still be growing.
+    fn first_number(&self, bytes: &[u8], limit: usize) -> Option<usize> {
+        let numeric = self.numeric.as_ref()?;
+        let from = bytes.len().saturating_sub(WINDOW);
+        numeric.with(|dfa, cache| {
+            (from..limit.min(bytes.len())).find(|&q| {
+                numeric_start(bytes, q) && walk(dfa, cache, bytes, q, Anchored::Yes).unwrap_or(true)
+            })
+        })
+    }
+
+    /// Lowers `release` to the earliest place a context rule's span may start and still be
+    /// growing, and `context` to where that context starts (or where a context is still being
+    /// written).
+    fn contexts(&self, text: &str, release: &mut usize, context: &mut usize) {
+        let (Some(prefix), Some(rest)) = (self.prefix.as_ref(), self.rest.as_ref()) else {
+            return;
+        };
+        let bytes = text.as_bytes();
+        let len = bytes.len();
+        let from = len.saturating_sub(WINDOW);
+        let mut ends: Vec<(usize, PatternID)> = Vec::new();
+        for q in from..len {
+            if q >= *release {
+                break;
+            }
+            let Some(&cur) = bytes.get(q) else { break };
+            if !self.prefix_starts[usize::from(cur)]
+                || !text.is_char_boundary(q)
+                || !is_candidate(bytes, q)
+            {
+                continue;
+            }
+            ends.clear();
+            let open = prefix.with(|dfa, cache| context_ends(dfa, cache, bytes, q, &mut ends));
+            let open = open.unwrap_or(true);
+            if open {
+                *context = (*context).min(q);
+            }
+            for &(i, pid) in &ends {
+                // A span that starts at or after `release` needs no holding of its own, but
+                // its context must stay visible all the same.
+                if i >= *release && *context <= q {
+                    continue;
+                }
+                let alive = rest.with(|dfa, cache| {
+                    walk(dfa, cache, bytes, i, Anchored::Pattern(pid)).unwrap_or(true)
+                });
+                if alive {
+                    *release = (*release).min(i);
+                    *context = (*context).min(q);
+                }
+            }
+        }
+    }
+
+    /// Whether a letter-only PII grammar is still alive over `bytes[q..]`.
     fn word_alive(&self, bytes: &[u8], q: usize) -> bool {
-        let Some(dfa) = self.word_dfa.as_ref() else {
-            return false;
-        };
-        let mut guard = self.word_cache.try_lock().ok();
-        let mut local = None;
-        let cache = match guard.as_deref_mut() {
-            Some(slot) => slot.get_or_insert_with(|| dfa.create_cache()),
-            None => local.get_or_insert_with(|| dfa.create_cache()),
-        };
-        walk(dfa, cache, bytes, q).unwrap_or(true)
+        self.word.as_ref().is_some_and(|word| {
+            word.with(|dfa, cache| walk(dfa, cache, bytes, q, Anchored::Yes).unwrap_or(true))
+        })
     }
 
     /// Whether a trailing plain word may be the start of a rule's trigger, or holds one whole.
@@ -247,6 +426,159 @@ impl Viability {
                 })
         })
     }
+}
+
+/// A position where a match may begin: after a non-word byte, on a non-word byte, or right
+/// after an escape (a decoded secret can start there).
+fn is_candidate(bytes: &[u8], q: usize) -> bool {
+    let Some(&cur) = bytes.get(q) else {
+        return false;
+    };
+    let prev = q.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+    prev.is_none_or(|p| !is_word(p)) || !is_word(cur) || after_escape(bytes, q)
+}
+
+/// Where the PII classifier starts a digit group: a digit, or `+`/`(` before one, that is not
+/// inside an identifier, a hash or a version (it skips those, see `pii::find_numeric`).
+fn numeric_start(bytes: &[u8], q: usize) -> bool {
+    let prev = q.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+    let outside = prev.is_none_or(|p| !is_word(p) && p != b'.');
+    match bytes.get(q) {
+        Some(b) if b.is_ascii_digit() => outside && !matches!(prev, Some(b'+' | b'(')),
+        Some(b'+' | b'(') => outside,
+        _ => false,
+    }
+}
+
+/// Where the automaton matches a context anchored at `q` (the span may start at each such
+/// end), and whether it is still alive at the end of the text. `None` when the lazy DFA gave
+/// up.
+fn context_ends(
+    dfa: &DFA,
+    cache: &mut Cache,
+    hay: &[u8],
+    q: usize,
+    ends: &mut Vec<(usize, PatternID)>,
+) -> Option<bool> {
+    let input = Input::new(hay).span(q..hay.len()).anchored(Anchored::Yes);
+    let mut sid = dfa.start_state_forward(cache, &input).ok()?;
+    let record = |sid, at: usize, cache: &mut Cache, ends: &mut Vec<(usize, PatternID)>| {
+        for m in 0..dfa.match_len(cache, sid) {
+            ends.push((at, dfa.match_pattern(cache, sid, m)));
+        }
+    };
+    for (k, &b) in hay.get(q..)?.iter().enumerate() {
+        if sid.is_dead() {
+            return Some(false);
+        }
+        sid = dfa.next_state(cache, sid, b).ok()?;
+        if sid.is_quit() {
+            return None;
+        }
+        // Match states are reported one byte late: this one ended before `b`.
+        if sid.is_match() {
+            record(sid, q + k, cache, ends);
+        }
+    }
+    if sid.is_dead() {
+        return Some(false);
+    }
+    let eoi = dfa.next_eoi_state(cache, sid).ok()?;
+    if eoi.is_match() {
+        record(eoi, hay.len(), cache, ends);
+    }
+    continues(dfa, cache, sid)
+}
+
+/// Cuts a rule's regex where its span (capture group `rule.group`) begins; `Whole` when the
+/// span starts with the match, or when the group sits inside a repetition or an alternation
+/// (then the whole match is held, as before).
+fn cut(rule: &Rule, hir: Hir) -> Cut {
+    let group = u32::try_from(rule.group).unwrap_or(u32::MAX);
+    let at_literal = HOLD_FROM_LITERAL.contains(&rule.id);
+    let mut items = Vec::new();
+    let mut at = None;
+    if !flatten(&hir, group, at_literal, &mut items, &mut at) {
+        return Cut::Whole(hir);
+    }
+    let Some(at) = at else {
+        return Cut::Whole(hir);
+    };
+    let (before, after) = items.split_at(at);
+    if before.iter().all(|h| matches!(h.kind(), HirKind::Look(_))) {
+        return Cut::Whole(hir);
+    }
+    Cut::Split(Hir::concat(before.to_vec()), Hir::concat(after.to_vec()))
+}
+
+/// Flattens the concatenations around capture `group` into `out`, marking in `at` where the
+/// group begins (or, with `at_literal`, its first literal). False when the group cannot be
+/// reached through concatenations alone.
+fn flatten(
+    h: &Hir,
+    group: u32,
+    at_literal: bool,
+    out: &mut Vec<Hir>,
+    at: &mut Option<usize>,
+) -> bool {
+    match h.kind() {
+        HirKind::Concat(subs) => subs.iter().all(|s| flatten(s, group, at_literal, out, at)),
+        HirKind::Capture(c) if c.index == group => {
+            if at.is_some() {
+                return false;
+            }
+            if at_literal {
+                let start = out.len();
+                flatten(&c.sub, u32::MAX, false, out, at);
+                let Some(p) = out.get(start..).and_then(|s| {
+                    s.iter()
+                        .position(|x| matches!(x.kind(), HirKind::Literal(_)))
+                }) else {
+                    return false;
+                };
+                *at = Some(start + p);
+            } else {
+                *at = Some(out.len());
+                out.push(h.clone());
+            }
+            true
+        }
+        HirKind::Capture(c) => flatten(&c.sub, group, at_literal, out, at),
+        _ if holds_group(h, group) => false,
+        _ => {
+            out.push(h.clone());
+            true
+        }
+    }
+}
+
+fn holds_group(h: &Hir, group: u32) -> bool {
+    match h.kind() {
+        HirKind::Capture(c) => c.index == group || holds_group(&c.sub, group),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            subs.iter().any(|s| holds_group(s, group))
+        }
+        HirKind::Repetition(r) => holds_group(&r.sub, group),
+        _ => false,
+    }
+}
+
+/// Bytes a pattern of `automaton` can start with, after a non-word, a word or a line-break
+/// byte.
+fn start_bytes(automaton: Option<&Automaton>) -> [bool; 256] {
+    let mut starts = [false; 256];
+    if let Some(a) = automaton {
+        a.with(|dfa, cache| {
+            for (b, slot) in starts.iter_mut().enumerate() {
+                let byte = b as u8;
+                *slot = [b' ', b'a', b'\n', b'-'].iter().any(|&prev| {
+                    let hay = [prev, byte];
+                    walk(dfa, cache, &hay, 1, Anchored::Yes).unwrap_or(true)
+                }) || walk(dfa, cache, &[byte], 0, Anchored::Yes).unwrap_or(true);
+            }
+        });
+    }
+    starts
 }
 
 /// The literals of `table` that begin with `b`.
@@ -271,22 +603,6 @@ fn by_first_byte(literals: &[&'static str], key: impl Fn(u8) -> u8) -> Vec<Vec<&
     table
 }
 
-fn build_dfa(patterns: &[String]) -> Result<Option<DFA>, BuildError> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    DFA::builder()
-        .syntax(syntax_config())
-        .configure(DFA::config().cache_capacity(4 << 20))
-        .thompson(regex_automata::nfa::thompson::Config::new().nfa_size_limit(Some(256 << 20)))
-        .build_many(patterns)
-        .map(Some)
-        .map_err(|e| BuildError::Pattern {
-            rule: "viability automaton".into(),
-            reason: e.to_string(),
-        })
-}
-
 /// A word of prose rather than a token: non-empty, ASCII letters only, at most a leading
 /// capital, shorter than [`PROSE_WORD_MAX`].
 fn is_plain_word(run: &[u8]) -> bool {
@@ -304,10 +620,133 @@ fn looks_like_token(run: &[u8]) -> bool {
         .any(|(i, &b)| !b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_uppercase()))
 }
 
-/// Whether the anchored DFA is still alive after reading `hay[q..]`. `None` when the lazy
-/// DFA gave up (treated as alive by callers: holding back is the safe side).
-fn walk(dfa: &DFA, cache: &mut Cache, hay: &[u8], q: usize) -> Option<bool> {
-    let input = Input::new(hay).span(q..hay.len()).anchored(Anchored::Yes);
+/// Start of a trailing run that may still become a context-free AWS secret access key: 40
+/// base64 characters standing alone. The scanner asks for upper case, lower case and digits;
+/// a run is held once it stops reading like an identifier (see [`looks_random`]), so
+/// `getUserAccount` or `HashMap` leave at once. What that costs: a key whose first characters
+/// read like an identifier and arrive in an event of their own has those characters released
+/// before the rest is masked.
+fn bare_secret_tail(bytes: &[u8]) -> Option<usize> {
+    let key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    let joins = |b: u8| key_byte(b) || b == b'_' || b == b'-';
+    let len = bytes.len();
+    let mut r = len;
+    while r > 0 && len - r <= BARE_AWS_SECRET && bytes.get(r - 1).is_some_and(|&b| key_byte(b)) {
+        r -= 1;
+    }
+    let run = bytes.get(r..)?;
+    if run.is_empty() || run.len() > BARE_AWS_SECRET {
+        return None;
+    }
+    if r.checked_sub(1)
+        .and_then(|p| bytes.get(p))
+        .is_some_and(|&b| joins(b))
+    {
+        return None;
+    }
+    looks_random(run).then_some(r)
+}
+
+/// Whether a run of letters and digits has stopped reading like a word or a camel-case
+/// identifier: it holds a digit, `+` or `/` beside letters, two capitals in a row, or a
+/// one-letter hump (`dI…`, `…IlG…`). Random base64 shows one of these within a few
+/// characters; identifiers are words of two or more letters joined at capitals.
+fn looks_random(run: &[u8]) -> bool {
+    let letters = run.iter().any(u8::is_ascii_alphabetic);
+    let other = run
+        .iter()
+        .any(|&b| b.is_ascii_digit() || b == b'+' || b == b'/');
+    if letters && other {
+        return true;
+    }
+    let upper = |i: usize| run.get(i).is_some_and(u8::is_ascii_uppercase);
+    let lower = |i: usize| run.get(i).is_some_and(u8::is_ascii_lowercase);
+    (0..run.len()).any(|i| {
+        (upper(i) && upper(i + 1))
+            || (i == 0 && lower(0) && upper(1))
+            || (upper(i) && lower(i + 1) && upper(i + 2))
+    })
+}
+
+/// Whether a trailing token run may be the start of an encoded secret the decoders would
+/// unwrap: it holds a percent or backslash escape, or its trailing base64/hex run decodes, as
+/// far as it goes, to text. A run shorter than [`ENCODED_CHECK_MIN`] cannot be judged and is
+/// released: identifiers and numbers of code (`i32`, `//`, `x1`) would otherwise all wait.
+fn may_be_encoded(run: &[u8]) -> bool {
+    if run.contains(&b'\\') || has_percent_escape(run) {
+        return true;
+    }
+    let sub = match run.iter().rposition(|&b| !b64_byte(b)) {
+        Some(p) => run.get(p + 1..).unwrap_or_default(),
+        None => run,
+    };
+    if sub.len() < ENCODED_CHECK_MIN || !looks_like_token(sub) {
+        return false;
+    }
+    if sub.iter().all(u8::is_ascii_hexdigit) {
+        let even = sub.get(..sub.len() & !1).unwrap_or_default();
+        let decoded: Option<Vec<u8>> = even
+            .chunks(2)
+            .map(|p| {
+                std::str::from_utf8(p)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect();
+        if decoded.is_some_and(|d| text_prefix(&d)) {
+            return true;
+        }
+    }
+    let url = sub.iter().any(|b| matches!(b, b'-' | b'_'));
+    let standard = sub.iter().any(|b| matches!(b, b'+' | b'/'));
+    if url && standard {
+        return false;
+    }
+    use base64::Engine as _;
+    let engine = if url {
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+    } else {
+        &base64::engine::general_purpose::STANDARD_NO_PAD
+    };
+    (0..4).any(|skip| {
+        let chunk = sub.get(skip..).unwrap_or_default();
+        let chunk = chunk.get(..chunk.len() / 4 * 4).unwrap_or_default();
+        !chunk.is_empty() && engine.decode(chunk).is_ok_and(|d| text_prefix(&d))
+    })
+}
+
+fn b64_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-')
+}
+
+/// A `%XX` escape, or a `%` / `%X` at the end that may become one.
+fn has_percent_escape(run: &[u8]) -> bool {
+    memchr::memchr_iter(b'%', run).any(|p| {
+        let next = run.get(p + 1..).unwrap_or_default();
+        next.iter().take(2).all(u8::is_ascii_hexdigit)
+    })
+}
+
+/// Whether decoded bytes read as the start of text: UTF-8 (a character cut at the end allowed)
+/// without control characters other than tab and line breaks.
+fn text_prefix(bytes: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(bytes.get(..e.valid_up_to()).unwrap_or_default()).unwrap_or("")
+        }
+        Err(_) => return false,
+    };
+    !valid
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
+/// Whether the anchored DFA, after reading `hay[q..]`, may still match something that ends
+/// later. `None` when the lazy DFA gave up (treated as alive by callers: holding back is the
+/// safe side).
+fn walk(dfa: &DFA, cache: &mut Cache, hay: &[u8], q: usize, anchored: Anchored) -> Option<bool> {
+    let input = Input::new(hay).span(q..hay.len()).anchored(anchored);
     let mut sid = dfa.start_state_forward(cache, &input).ok()?;
     if sid.is_dead() {
         return Some(false);
@@ -321,7 +760,32 @@ fn walk(dfa: &DFA, cache: &mut Cache, hay: &[u8], q: usize) -> Option<bool> {
             return None;
         }
     }
-    Some(true)
+    continues(dfa, cache, sid)
+}
+
+/// Whether a live state has a future. Matches are reported one byte late, so a state that
+/// only carries the match that ended before the last byte (`0,` for a digit grammar) is not
+/// dead yet has nowhere to go: every next byte kills it.
+fn continues(dfa: &DFA, cache: &mut Cache, sid: LazyStateID) -> Option<bool> {
+    if sid.is_dead() {
+        return Some(false);
+    }
+    if !sid.is_match() {
+        return Some(true);
+    }
+    for unit in dfa.byte_classes().representatives(..) {
+        let next = match unit.as_u8() {
+            Some(b) => dfa.next_state(cache, sid, b).ok()?,
+            None => continue,
+        };
+        if next.is_quit() {
+            return None;
+        }
+        if !next.is_dead() {
+            return Some(true);
+        }
+    }
+    Some(false)
 }
 
 /// A decoded secret can start right after `%XX`, `\n` or `\uXXXX`.
