@@ -1,35 +1,27 @@
-//! Where a streaming redactor must stop releasing text: the earliest offset from which some
-//! enabled rule could still match once more text arrives.
+//! Where a streaming redactor must stop releasing text: the earliest offset at which a masked
+//! span could still begin once more text arrives, and how far back the next scan needs context.
 //!
-//! Three sources, the minimum wins:
-//! 1. An anchored lazy-DFA walk over the tail from each candidate start (a position after a
-//!    non-word byte, or on a punctuation byte, within the last [`WINDOW`] bytes). The DFA is
-//!    the union of every enabled rule's full regex plus the PII grammars, so a dead state means
-//!    no rule can match from there whatever follows.
-//! 2. The trailing run of token bytes, when credentials or decoders are on and the run already
-//!    looks like a token (a digit, `_ - + / = % \\`, a capital after the first letter) or is at
-//!    least [`PROSE_WORD_MAX`] bytes long: a token, or an encoded run that decodes to one, may
-//!    still be growing there. A short plain word (`the`, `Hello`) is released: holding every
-//!    word would delay all prose by one token. The cost is that a bare secret (no literal
-//!    opener, no context keyword) whose first characters arrive as a plain word in an event of
-//!    their own may have those first few letters released before the rest is masked.
-//! 3. An open `-----BEGIN ... PRIVATE KEY-----` block whose closing line has not arrived.
+//! Sources, the minimum wins:
+//! 1. `whole`: an anchored lazy-DFA walk from each candidate start (after a non-word byte, on a
+//!    punctuation byte, after an escape) in the last [`WINDOW`] bytes, over the rules whose span
+//!    starts where their match starts (token rules, PEM headers, e-mail, IBAN). A trailing
+//!    *plain word* (letters, at most a leading capital, shorter than [`PROSE_WORD_MAX`]) is
+//!    walked through it only when it names a trigger (a prefix of a literal opener or URL
+//!    scheme, exact case); otherwise only through the letter-only PII grammars (every word
+//!    when e-mail is on, a lone capital when IBAN is on).
+//! 2. `numeric`: the digit-group grammar, from where `pii::find_numeric` would start a number
+//!    (not inside an identifier, a hash or a version).
+//! 3. `prefix`/`rest`: context rules cut at their capture group. Where the context automaton
+//!    matches and the span automaton is still alive, the span may start: only from there is
+//!    text held; the context itself leaves and is reported as `Hold::context`.
+//! 4. A trailing token run that may be an encoded secret ([`may_be_encoded`]) or a bare AWS
+//!    secret ([`bare_secret_tail`]), or is longer than the automata look back.
+//! 5. An open `-----BEGIN ... PRIVATE KEY-----` block whose closing line has not arrived.
 //!
-//! A trailing *plain word* (ASCII letters, at most a leading capital, shorter than
-//! [`PROSE_WORD_MAX`]) is walked through the full automaton only when it names a trigger: it is
-//! a prefix of a token or anywhere literal or of a URL scheme (exact case: `x`, `gh`, `xox`,
-//! `http`), a prefix of a context keyword (any case, at least [`MIN_KEYWORD_PREFIX`]
-//! bytes: `pass`, `tok`), or holds a whole literal or keyword (`tokens`, `mypassword`,
-//! `patch`). Any other plain word is walked through the PII grammars alone, so it stays viable
-//! only where a grammar really starts on letters: every word when e-mail is on (a possible
-//! local part), a lone capital when IBAN is on (`DE89…` begins with two). Without this, the
-//! keyword rules' leading identifier class (`mypassword` may still grow from `my`) and the few
-//! rules that open on a generic class (Azure AD client secrets, Terraform Cloud tokens,
-//! Mailchimp keys) keep every short word alive, delaying all prose by one token. The cost is
-//! the one already stated for the token run: a bare secret of such a rule whose first
-//! characters arrive as a plain word in an event of their own may have those letters released
-//! before the rest is masked. A plain word preceded by an open context (`password=`,
-//! `Bearer `, an open PEM block) is unaffected: the earlier candidate start covers it.
+//! Every automaton is built with `MatchKind::All`, so "not dead" means some continuation can
+//! still match; a state that only reports the match that ended before the last byte counts as
+//! dead ([`continues`]). The trade-offs (what may leave before a later mask) are listed in
+//! `docs/architecture.md`, "What holdback costs".
 
 use std::sync::Mutex;
 
