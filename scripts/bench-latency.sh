@@ -3,8 +3,9 @@
 # benchmark, then runs `sluice-latency` (Envoy alone vs. ext_proc over TCP, over a Unix socket,
 # and the wasm filter). Arguments go to the benchmark, e.g. `--streams 64 --rounds 5`.
 #
-# The default run (64 and 256 streams, 100 tokens at 50 tokens/s, 3 rounds) takes about
-# 2 minutes on a 2-core machine after the builds. The markdown report goes to stdout and to
+# The default run (64 and 256 streams, the four stream kinds words/subword/code/json, 100
+# tokens at 50 tokens/s, 3 rounds) takes about 4.5 minutes on a 2-core machine after the
+# builds; `--kinds words` about 75 s. The markdown report goes to stdout and to
 # target/bench/latency-<time>.md; progress goes to stderr.
 #
 # Environment: SLUICE_ENVOY (default .venv/bin/envoy, installed by scripts/test.sh),

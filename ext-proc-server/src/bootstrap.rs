@@ -34,7 +34,9 @@ pub struct BootstrapArgs {
     /// Upstream base URL: http://HOST[:PORT] or https://HOST[:PORT].
     #[arg(long)]
     pub upstream: String,
-    /// Address of `sluice serve` (IP:PORT or unix:/abs/path.sock); ext-proc mode.
+    /// Address of `sluice serve` (IP:PORT or unix:/abs/path.sock); ext-proc mode. Default:
+    /// the Unix socket `sluice serve` listens on by default (/run/sluice/sluice.sock); give
+    /// IP:PORT for a TCP cluster.
     #[arg(long)]
     pub sluice: Option<ListenAddr>,
     /// Path of sluice_wasm.wasm; wasm mode.
@@ -156,9 +158,6 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
             if args.wasm.is_some() {
                 bail!("--wasm applies to --mode wasm only");
             }
-            if args.sluice.is_none() {
-                bail!("--mode ext-proc needs --sluice ADDR (the address of `sluice serve`)");
-            }
             ext_proc_filter(args.timeout_ms)
         }
         Mode::Wasm => {
@@ -207,8 +206,12 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
     });
 
     let mut clusters = vec![upstream_cluster(&upstream, args, buffer_limit)];
-    if let (Mode::ExtProc, Some(sluice)) = (args.mode, &args.sluice) {
-        clusters.push(sluice_cluster(sluice));
+    if args.mode == Mode::ExtProc {
+        let sluice = args
+            .sluice
+            .clone()
+            .unwrap_or_else(ListenAddr::default_socket);
+        clusters.push(sluice_cluster(&sluice));
     }
 
     Ok(json!({

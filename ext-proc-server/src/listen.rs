@@ -7,6 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+/// Where `sluice serve` listens and where `sluice envoy-bootstrap` points Envoy unless told
+/// otherwise: a Unix socket, because Envoy and Sluice run side by side (same pod or host)
+/// and a local socket skips the TCP/IP stack on every ext_proc message.
+pub const DEFAULT_SOCKET: &str = "unix:/run/sluice/sluice.sock";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ListenAddr {
     Tcp(SocketAddr),
@@ -39,6 +44,17 @@ impl FromStr for ListenAddr {
     }
 }
 
+impl ListenAddr {
+    /// [`DEFAULT_SOCKET`] as an address.
+    pub fn default_socket() -> ListenAddr {
+        ListenAddr::Unix(PathBuf::from(
+            DEFAULT_SOCKET
+                .strip_prefix("unix:")
+                .unwrap_or(DEFAULT_SOCKET),
+        ))
+    }
+}
+
 impl fmt::Display for ListenAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -51,6 +67,11 @@ impl fmt::Display for ListenAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_socket_parses_as_itself() {
+        assert_eq!(DEFAULT_SOCKET.parse(), Ok(ListenAddr::default_socket()));
+    }
 
     #[test]
     fn parses_each_form_and_prints_it_back() {

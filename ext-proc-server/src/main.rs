@@ -8,6 +8,7 @@ mod audit_cli;
 mod audit_sink;
 mod bootstrap;
 mod cli;
+mod grpc;
 mod listen;
 mod policy_file;
 mod serve;

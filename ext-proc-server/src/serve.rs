@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
 use sluice_core::{Engine, Policy};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_stream::wrappers::UnixListenerStream;
@@ -14,6 +13,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::audit_sink::{AuditSink, SinkConfig};
+use crate::grpc::ProcessorService;
 use crate::listen::ListenAddr;
 use crate::service::{AuditHook, Processor};
 use sluice_core::audit::FingerprintKey;
@@ -26,8 +26,9 @@ const MESSAGE_SLACK_BYTES: usize = 2 * 1024 * 1024;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to serve on: IP:PORT, [IPv6]:PORT or unix:/abs/path.sock.
-    #[arg(long)]
+    /// Address to serve on: IP:PORT, [IPv6]:PORT or unix:/abs/path.sock. The default Unix
+    /// socket is the one `sluice envoy-bootstrap` points Envoy at by default.
+    #[arg(long, default_value = crate::listen::DEFAULT_SOCKET)]
     pub listen: ListenAddr,
     /// Policy document (JSON or YAML). Without it the built-in default policy applies.
     #[arg(long)]
@@ -63,6 +64,11 @@ pub struct ServeArgs {
     /// values in audit records. Without it, records carry no fingerprints.
     #[arg(long)]
     pub fingerprint_key: Option<PathBuf>,
+    /// Threads answering Envoy. 1 (the default) runs everything on one thread: Envoy
+    /// multiplexes all exchanges over one or a few HTTP/2 connections, each driven by one
+    /// task, so more threads mostly add cross-thread wake-ups per message. 0: one per CPU.
+    #[arg(long, default_value_t = 1)]
+    pub worker_threads: usize,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -108,7 +114,16 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
         engine = engine.with_fingerprint_key(key);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = match args.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    let runtime = builder
         .enable_all()
         .thread_name("sluice-worker")
         .build()
@@ -163,10 +178,10 @@ async fn run(args: ServeArgs, engine: Engine) -> anyhow::Result<()> {
             allow_on_error,
         });
     }
-    let processor = ExternalProcessorServer::new(processor).max_decoding_message_size(max_message);
+    let processor = ProcessorService::new(processor, max_message);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
-        .set_serving::<ExternalProcessorServer<Processor<Engine>>>()
+        .set_serving::<ProcessorService<Processor<Engine>>>()
         .await;
 
     let router = Server::builder()
@@ -212,7 +227,7 @@ async fn run(args: ServeArgs, engine: Engine) -> anyhow::Result<()> {
         None => {
             tracing::info!("shutting down: no new connections, open streams may finish");
             health
-                .set_not_serving::<ExternalProcessorServer<Processor<Engine>>>()
+                .set_not_serving::<ProcessorService<Processor<Engine>>>()
                 .await;
             let _ = stop_tx.send(());
             let grace = Duration::from_millis(args.shutdown_grace_ms);

@@ -176,6 +176,42 @@ fn envoy_accepts_the_wasm_bootstrap_when_the_module_is_built() {
 }
 
 #[test]
+fn ext_proc_defaults_to_the_unix_socket_serve_listens_on() {
+    let doc = |extra: &[&str]| -> serde_json::Value {
+        let args = [
+            &[
+                "--mode",
+                "ext-proc",
+                "--listen",
+                "127.0.0.1:10000",
+                "--upstream",
+                "http://127.0.0.1:8080",
+            ][..],
+            extra,
+        ]
+        .concat();
+        serde_yaml_ng::from_str(&bootstrap(&args)).unwrap()
+    };
+    let address = |doc: &serde_json::Value| {
+        doc["static_resources"]["clusters"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == "sluice"))
+            .map(|c| {
+                c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                    .clone()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        address(&doc(&[]))["pipe"]["path"],
+        "/run/sluice/sluice.sock"
+    );
+    // TCP stays available.
+    let tcp = address(&doc(&["--sluice", "127.0.0.1:50051"]));
+    assert_eq!(tcp["socket_address"]["port_value"], 50051);
+}
+
+#[test]
 fn wasm_configuration_carries_the_policy_as_json() {
     let dir = std::env::temp_dir().join(format!("sluice-bootstrap-cfg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -224,8 +260,13 @@ fn invalid_inputs_are_refused() {
     let listen = ["--listen", "127.0.0.1:10000"];
     let http = ["--upstream", "http://127.0.0.1:8080"];
     let cases: [Vec<&str>; 4] = [
-        // ext-proc without --sluice
-        [&listen[..], &http, &["--mode", "ext-proc"]].concat(),
+        // ext-proc with a wasm module
+        [
+            &listen[..],
+            &http,
+            &["--mode", "ext-proc", "--wasm", "/x.wasm"],
+        ]
+        .concat(),
         // wasm without --wasm
         [&listen[..], &http, &["--mode", "wasm"]].concat(),
         // a path in the upstream URL

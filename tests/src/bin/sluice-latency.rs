@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 
 use sluice_e2e::harness::{self, Mode, Stack, StackOptions};
+use sluice_e2e::latency::kinds::StreamKind;
 use sluice_e2e::latency::report::{self, Memory, Pooled, RunContext, mode_name};
 use sluice_e2e::latency::run::{self, MemorySample, RunResult, RunSpec};
 use sluice_e2e::latency::{procfs, stats};
@@ -50,6 +51,11 @@ struct Args {
     /// Concurrent streams per run; one section per value.
     #[arg(long, value_delimiter = ',', default_value = "64,256")]
     streams: Vec<usize>,
+    /// What the streams say: words (whole prose words), subword (prose in tokenizer
+    /// pieces), code (source code in pieces), json (a JSON object in pieces). One section
+    /// per kind; the warm-up and the memory figures use the first.
+    #[arg(long, value_delimiter = ',', default_value = "words,subword,code,json")]
+    kinds: Vec<StreamKind>,
     /// Tokens per stream.
     #[arg(long, default_value_t = 100)]
     tokens: usize,
@@ -75,6 +81,10 @@ struct Args {
     /// Pause between runs, letting closed connections settle (ms).
     #[arg(long, default_value_t = 300)]
     settle_ms: u64,
+    /// Extra argument for every `sluice serve` started (repeatable), e.g.
+    /// `--sluice-arg=--worker-threads=2`: server settings compared under the same load.
+    #[arg(long = "sluice-arg", allow_hyphen_values = true)]
+    sluice_args: Vec<String>,
     /// Give up after this many seconds in all.
     #[arg(long, default_value_t = 900)]
     max_seconds: u64,
@@ -84,6 +94,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.streams.is_empty() || args.streams.contains(&0) {
         bail!("--streams needs positive counts");
+    }
+    if args.kinds.is_empty() {
+        bail!("--kinds needs at least one kind");
     }
     if args.tokens == 0 || args.rounds == 0 || args.warmup_tokens < 4 {
         bail!("--tokens and --rounds must be positive, --warmup-tokens at least 4");
@@ -121,6 +134,13 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
     let mut counts = args.streams.clone();
     counts.sort_unstable();
     counts.dedup();
+    let mut kinds = Vec::new();
+    for kind in &args.kinds {
+        if !kinds.contains(kind) {
+            kinds.push(*kind);
+        }
+    }
+    let warm_kind = kinds.first().copied().unwrap_or(StreamKind::Words);
 
     let options = StackOptions {
         policy_json: match &args.policy {
@@ -129,6 +149,7 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
             ),
             None => None,
         },
+        sluice_args: args.sluice_args.clone(),
         ..StackOptions::default()
     };
     let mut stacks = Vec::new();
@@ -153,6 +174,7 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
                 streams: 1,
                 tokens: 4,
                 gap,
+                kind: warm_kind,
             },
         )
         .await;
@@ -169,6 +191,7 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
                     streams: n,
                     tokens: args.warmup_tokens,
                     gap,
+                    kind: warm_kind,
                 },
             )
             .await;
@@ -183,67 +206,72 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
         }
     }
 
-    let mut results: BTreeMap<(usize, usize), Vec<RunResult>> = BTreeMap::new();
+    let mut results: BTreeMap<(usize, StreamKind, usize), Vec<RunResult>> = BTreeMap::new();
     for round in 0..args.rounds {
         for &n in &counts {
-            // Rotate the order so no mode always runs right after the same neighbour.
-            for k in 0..stacks.len() {
-                let index = (k + round) % stacks.len();
-                let Some(stack) = stacks.get(index) else {
-                    continue;
-                };
-                eprintln!(
-                    "round {}/{}: {} with {n} streams (load {})",
-                    round + 1,
-                    args.rounds,
-                    mode_name(stack.mode),
-                    procfs::load_average()
-                );
-                let result = run::run(
-                    stack,
-                    RunSpec {
-                        streams: n,
-                        tokens: args.tokens,
-                        gap,
-                    },
-                )
-                .await;
-                if !result.failures.is_empty() {
+            for &kind in &kinds {
+                // Rotate the order so no mode always runs right after the same neighbour.
+                for k in 0..stacks.len() {
+                    let index = (k + round) % stacks.len();
+                    let Some(stack) = stacks.get(index) else {
+                        continue;
+                    };
                     eprintln!(
-                        "  {} of {n} streams failed, first: {}\n{}",
-                        result.failures.len(),
-                        result.failures.first().map_or("", String::as_str),
-                        stack.context()
+                        "round {}/{}: {} with {n} {kind} streams (load {})",
+                        round + 1,
+                        args.rounds,
+                        mode_name(stack.mode),
+                        procfs::load_average()
                     );
+                    let result = run::run(
+                        stack,
+                        RunSpec {
+                            streams: n,
+                            tokens: args.tokens,
+                            gap,
+                            kind,
+                        },
+                    )
+                    .await;
+                    if !result.failures.is_empty() {
+                        eprintln!(
+                            "  {} of {n} streams failed, first: {}\n{}",
+                            result.failures.len(),
+                            result.failures.first().map_or("", String::as_str),
+                            stack.context()
+                        );
+                    }
+                    if let Some(s) = stats::summarize(
+                        result
+                            .timings
+                            .iter()
+                            .flat_map(|t| t.tokens.iter().map(|x| x.delay))
+                            .collect(),
+                    ) {
+                        eprintln!(
+                            "  token delay p50 {} ms, p99 {} ms ({:.1} s)",
+                            stats::ms(s.p50),
+                            stats::ms(s.p99),
+                            result.wall.as_secs_f64()
+                        );
+                    }
+                    results.entry((n, kind, index)).or_default().push(result);
+                    settle(args).await;
                 }
-                if let Some(s) = stats::summarize(
-                    result
-                        .timings
-                        .iter()
-                        .flat_map(|t| t.tokens.iter().map(|x| x.delay))
-                        .collect(),
-                ) {
-                    eprintln!(
-                        "  token delay p50 {} ms, p99 {} ms ({:.1} s)",
-                        stats::ms(s.p50),
-                        stats::ms(s.p99),
-                        result.wall.as_secs_f64()
-                    );
-                }
-                results.entry((n, index)).or_default().push(result);
-                settle(args).await;
             }
         }
     }
 
     let mut pooled = Vec::new();
     for &n in &counts {
-        for (index, stack) in stacks.iter().enumerate() {
-            let runs: Vec<&RunResult> = results
-                .get(&(n, index))
-                .map(|v| v.iter().collect())
-                .unwrap_or_default();
-            pooled.push(Pooled::from_runs(stack.mode, n, &runs));
+        for &kind in &kinds {
+            for (index, stack) in stacks.iter().enumerate() {
+                let runs: Vec<&RunResult> = results
+                    .get(&(n, kind, index))
+                    .map(|v| v.iter().collect())
+                    .unwrap_or_default();
+                pooled.push(Pooled::from_runs(stack.mode, n, kind, &runs));
+            }
         }
     }
     drop(stacks);
@@ -265,7 +293,10 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
         rounds: args.rounds,
         elapsed: began.elapsed(),
     };
-    print!("{}", report::render(&ctx, &pooled, &memory, &counts));
+    print!(
+        "{}",
+        report::render(&ctx, &pooled, &memory, &counts, &kinds)
+    );
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use sluice_e2e::harness::{self, Mode, Stack, StackOptions};
+use sluice_e2e::latency::kinds::StreamKind;
 use sluice_e2e::latency::report::{self, mode_name};
 use sluice_e2e::latency::run::{self, RunSpec};
 use sluice_e2e::latency::soak::{self, SoakSpec};
@@ -245,6 +246,7 @@ async fn streams_cmd(
                     streams: 1,
                     tokens: 4,
                     gap: Duration::from_millis(20),
+                    kind: StreamKind::Words,
                 },
             )
             .await;

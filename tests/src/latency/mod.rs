@@ -3,6 +3,7 @@
 //! behind `sluice-soak`, long runs of many streams and long request bodies.
 
 pub mod admin;
+pub mod kinds;
 pub mod procfs;
 pub mod prompts;
 pub mod record;

@@ -8,18 +8,20 @@ use std::time::{Duration, Instant};
 use crate::api::ApiShape;
 use crate::client::{self, BodyEnd, Next};
 use crate::harness::{Mode, Stack};
+use crate::latency::kinds::StreamKind;
 use crate::latency::procfs;
 use crate::latency::record::{ChatSseReader, StreamRecord, StreamTimings};
 use crate::scenario::api_request;
-use crate::upstream::{Script, ScriptHandle, SendClock, synthetic_tokens};
+use crate::upstream::{Script, ScriptHandle, SendClock};
 
-/// How many streams, how long, how fast.
+/// How many streams, how long, how fast, and what they say.
 #[derive(Clone, Copy, Debug)]
 pub struct RunSpec {
     pub streams: usize,
     pub tokens: usize,
     /// Pause between two upstream writes of one stream (1 / token rate).
     pub gap: Duration,
+    pub kind: StreamKind,
 }
 
 impl RunSpec {
@@ -205,8 +207,6 @@ pub(crate) async fn stream(
 /// loaded stack. The N streams' own first tokens measure a start-up burst instead (N
 /// requests within one token interval).
 pub async fn run(stack: &Stack, spec: RunSpec) -> RunResult {
-    let tokens = Arc::new(synthetic_tokens(spec.tokens));
-    let probe_tokens = Arc::new(synthetic_tokens(PROBE_TOKENS));
     let open_count = Arc::new(AtomicUsize::new(0));
     let probe_count = Arc::new(AtomicUsize::new(0));
     let idle = MemorySample::take(stack, 0);
@@ -219,6 +219,9 @@ pub async fn run(stack: &Stack, spec: RunSpec) -> RunResult {
     let deadline = spec.stream_deadline();
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..spec.streams {
+        // Each stream its own seed: code streams differ in language and order, JSON streams
+        // in their values, as concurrent answers do.
+        let tokens = Arc::new(spec.kind.tokens(spec.tokens, index as u64));
         let planned = plan(stack, &tokens, spec.gap);
         tasks.spawn(stream(
             stack.addr(),
@@ -229,7 +232,8 @@ pub async fn run(stack: &Stack, spec: RunSpec) -> RunResult {
         ));
     }
     let mut probes = tokio::task::JoinSet::new();
-    for offset in spec.probe_offsets() {
+    for (k, offset) in spec.probe_offsets().into_iter().enumerate() {
+        let probe_tokens = Arc::new(spec.kind.tokens(PROBE_TOKENS, k as u64));
         let planned = plan(stack, &probe_tokens, spec.gap);
         probes.spawn(stream(
             stack.addr(),
@@ -303,6 +307,7 @@ mod tests {
             streams,
             tokens,
             gap: Duration::from_millis(20),
+            kind: StreamKind::Words,
         }
     }
 
