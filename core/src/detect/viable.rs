@@ -57,19 +57,24 @@ const SCHEME_OPENERS: &[&str] = &[
 /// (`to`, `co`, `pa`) are common words and keywords are matched in any case.
 const MIN_KEYWORD_PREFIX: usize = 3;
 
-/// Rules whose span opens with a generic class before their literal (`abc8Q~…`,
-/// `<14 chars>.atlasv1.…`, `<bot id>:AA…`): held only from the literal on. Holding from the
-/// class would keep every identifier of code alive; what may leave unmasked is the part before
-/// the literal when it arrives in an event of its own (a Terraform token id, a Telegram bot id,
-/// the first four of an Azure client secret's 40 characters).
-const HOLD_FROM_LITERAL: &[&str] = &["azure-ad-client-secret", "terraform-cloud-token"];
+/// Rules whose span has a generic class before a literal (`abc8Q~…`, `<14 chars>.atlasv1.…`,
+/// `pat<14 chars>.<64 hex>`): held only from that literal on. Holding from the class would keep
+/// every identifier of code (or every `path`) alive; what may leave unmasked is the part before
+/// the literal when it arrives in an event of its own (a Terraform or Airtable token id, the
+/// first four of an Azure client secret's 40 characters).
+const HOLD_FROM_LITERAL: &[&str] = &[
+    "azure-ad-client-secret",
+    "terraform-cloud-token",
+    "airtable-pat",
+];
 
 /// Length of a context-free AWS secret access key (`bare_aws_secrets` in the scanner).
 const BARE_AWS_SECRET: usize = 40;
 
-/// Shortest trailing base64/hex run whose decoded prefix is checked before holding it; a
-/// shorter run is released (see the module docs).
-const ENCODED_CHECK_MIN: usize = 7;
+/// Shortest trailing base64/hex run that may be held: from 8 characters on, two whole base64
+/// quads (or four hex bytes) decode, enough to tell text from an identifier; one quad of a
+/// word decodes to three printable bytes too often. A shorter run is released.
+const ENCODED_CHECK_MIN: usize = 8;
 
 /// How far back candidate starts are tried.
 const WINDOW: usize = 512;
@@ -298,8 +303,16 @@ impl Viability {
             r -= 1;
         }
         let run = bytes.get(r..)?;
-        (!run.is_empty() && (run.len() >= WINDOW || (self.decoders && may_be_encoded(run))))
-            .then_some(r)
+        if run.is_empty() {
+            return None;
+        }
+        if run.len() >= WINDOW {
+            return Some(r);
+        }
+        self.decoders
+            .then(|| may_be_encoded(run))
+            .flatten()
+            .map(|at| r + at)
     }
 
     /// The first candidate start before `limit` from which the `whole` automaton is not dead
@@ -522,9 +535,11 @@ fn flatten(
             if at_literal {
                 let start = out.len();
                 flatten(&c.sub, u32::MAX, false, out, at);
+                // The first literal after a class: `Q~`, `.atlasv1.`, the `.` of `pat….`.
+                let literal = |x: &Hir| matches!(x.kind(), HirKind::Literal(_));
                 let Some(p) = out.get(start..).and_then(|s| {
-                    s.iter()
-                        .position(|x| matches!(x.kind(), HirKind::Literal(_)))
+                    let class = s.iter().position(|x| !literal(x))?;
+                    s.iter().skip(class).position(literal).map(|p| p + class)
                 }) else {
                     return false;
                 };
@@ -662,18 +677,17 @@ fn looks_random(run: &[u8]) -> bool {
 
 /// Whether a trailing token run may be the start of an encoded secret the decoders would
 /// unwrap: it holds a percent or backslash escape, or its trailing base64/hex run decodes, as
-/// far as it goes, to text. A run shorter than [`ENCODED_CHECK_MIN`] cannot be judged and is
-/// released: identifiers and numbers of code (`i32`, `//`, `x1`) would otherwise all wait.
-fn may_be_encoded(run: &[u8]) -> bool {
+/// far as it goes, to text (at least two whole quads, in some alignment). A run shorter than
+/// [`ENCODED_CHECK_MIN`] cannot be judged and is released: identifiers of code (`is_empty`,
+/// `//`, `x1`) would otherwise all wait.
+fn may_be_encoded(run: &[u8]) -> Option<usize> {
     if run.contains(&b'\\') || has_percent_escape(run) {
-        return true;
+        return Some(0);
     }
-    let sub = match run.iter().rposition(|&b| !b64_byte(b)) {
-        Some(p) => run.get(p + 1..).unwrap_or_default(),
-        None => run,
-    };
+    let at = run.iter().rposition(|&b| !b64_byte(b)).map_or(0, |p| p + 1);
+    let sub = run.get(at..).unwrap_or_default();
     if sub.len() < ENCODED_CHECK_MIN || !looks_like_token(sub) {
-        return false;
+        return None;
     }
     if sub.iter().all(u8::is_ascii_hexdigit) {
         let even = sub.get(..sub.len() & !1).unwrap_or_default();
@@ -686,13 +700,13 @@ fn may_be_encoded(run: &[u8]) -> bool {
             })
             .collect();
         if decoded.is_some_and(|d| text_prefix(&d)) {
-            return true;
+            return Some(at);
         }
     }
     let url = sub.iter().any(|b| matches!(b, b'-' | b'_'));
     let standard = sub.iter().any(|b| matches!(b, b'+' | b'/'));
     if url && standard {
-        return false;
+        return None;
     }
     use base64::Engine as _;
     let engine = if url {
@@ -700,11 +714,12 @@ fn may_be_encoded(run: &[u8]) -> bool {
     } else {
         &base64::engine::general_purpose::STANDARD_NO_PAD
     };
-    (0..4).any(|skip| {
+    let decodes = (0..4).any(|skip| {
         let chunk = sub.get(skip..).unwrap_or_default();
         let chunk = chunk.get(..chunk.len() / 4 * 4).unwrap_or_default();
-        !chunk.is_empty() && engine.decode(chunk).is_ok_and(|d| text_prefix(&d))
-    })
+        chunk.len() >= 8 && engine.decode(chunk).is_ok_and(|d| text_prefix(&d))
+    });
+    decodes.then_some(at)
 }
 
 fn b64_byte(b: u8) -> bool {
