@@ -4,18 +4,23 @@
 //! with `end_of_stream`), `response_headers`, `response_body` (chunks), then `finish`. Calls
 //! may stop early (the client or Envoy went away); `finish` is still valid then.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::FingerprintKey;
-use crate::codec::{self, Api, CodecError, Framing, ResponseRewriter};
+use crate::codec::{
+    self, Api, CodecError, Framing, ResponseRewriter, StreamKey, TextFilter, TextRef,
+};
 use crate::decompress::{ContentEncoding, Decompressor};
 use crate::detect::Scanner;
 use crate::finding::Category;
 use crate::holdback::{Counted, Redactor};
 use crate::inject::InjectionDetector;
-use crate::policy::{Action, Policy};
+use crate::policy::identity::{Identity, IdentityInputs, IdentitySource};
+use crate::policy::rules::{Activation, DryRun, RequestFacts, RuleDecision, RuleSet};
+use crate::policy::{Action, DirectionPolicy, Policy};
 
 /// Header list as adapters see it: lower-case names, values as text.
 pub type Headers = [(String, String)];
@@ -35,6 +40,13 @@ pub struct ExchangeContext {
     pub api: Option<Api>,
     /// Request id to put in error bodies and the audit record (`x-request-id`).
     pub request_id: Option<String>,
+    /// The `envoy.filters.http.jwt_authn` dynamic-metadata namespace (an object keyed by the
+    /// `payload_in_metadata` names), when Envoy forwards it. Read only when the policy names a
+    /// JWT source.
+    pub jwt_metadata: Option<serde_json::Value>,
+    /// An identity the caller already established (policy tests, embedders): the policy's
+    /// identity sources are then not consulted. Adapters leave it empty.
+    pub resolved_identity: Option<Identity>,
 }
 
 /// Header edits for the adapter to apply.
@@ -79,13 +91,19 @@ pub enum BodyOutcome {
 }
 
 /// The decision taken for one exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Allow,
     Flag,
     Mask,
     Block,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        decision_str(self)
+    }
 }
 
 /// Findings of one rule in one direction, without the value.
@@ -134,6 +152,13 @@ pub struct AuditRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_sha256: Option<String>,
     pub decision: Decision,
+    /// The policy rule that decided, when one did (otherwise the per-category defaults did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Rules that matched but did not decide (dry-run, or outside their roll-out), with what
+    /// they would have done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<DryRun>,
     pub findings: Vec<FindingSummary>,
     /// Errors that forced a fail-closed outcome (parse errors, limits, encodings).
     pub errors: Vec<String>,
@@ -151,6 +176,8 @@ pub enum EngineError {
     Detector(#[from] crate::detect::BuildError),
     #[error("policy not serialisable: {0}")]
     Serialise(#[from] serde_json::Error),
+    #[error(transparent)]
+    Rule(#[from] crate::policy::rules::RuleError),
 }
 
 /// Compiled policy and detectors, shared by all exchanges (cheap to clone).
@@ -165,6 +192,11 @@ pub struct Engine {
     /// Hex SHA-256 of the policy document (of its JSON serialisation until one is given).
     policy_sha256: Arc<str>,
     fingerprint: Option<Arc<FingerprintKey>>,
+    rules: Arc<RuleSet>,
+    /// Holdback scanners for a direction a rule decided as a whole: every family when it
+    /// masks, none when it lets findings through.
+    hold_all: Arc<Scanner>,
+    hold_none: Arc<Scanner>,
 }
 
 impl Engine {
@@ -201,7 +233,16 @@ impl Engine {
         } else {
             InjectionDetector::new()
         });
+        let rules = Arc::new(RuleSet::compile(&policy.rules)?);
+        let hold_none = if rules.is_empty() {
+            scanner.clone()
+        } else {
+            Arc::new(Scanner::new(&hold_options(&options, false, false, false))?)
+        };
         Ok(Engine {
+            rules,
+            hold_all: scanner.clone(),
+            hold_none,
             policy: Arc::new(policy),
             scanner,
             hold_request,
@@ -241,10 +282,25 @@ impl Engine {
         &self.injection
     }
 
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
     pub fn exchange(&self, ctx: ExchangeContext) -> Exchange {
         Exchange {
             engine: self.clone(),
             ctx,
+            identity: None,
+            method: String::new(),
+            rule_headers: Vec::new(),
+            activation: None,
+            decided: None,
+            dry_run: Vec::new(),
+            rule_errors: Vec::new(),
+            request_uniform: None,
+            response_uniform: None,
+            request_injection: 0.0,
+            evaluated_findings: usize::MAX,
             api: None,
             model: None,
             path: String::new(),
@@ -263,17 +319,39 @@ impl Engine {
     }
 
     /// The redactor of one direction; `streamed` bodies get the policy's stream overrides.
-    fn redactor(&self, direction: Direction, streamed: bool) -> Redactor {
+    /// `uniform`: a rule decided the direction, so its action applies to every finding.
+    fn redactor(&self, direction: Direction, streamed: bool, uniform: Option<Action>) -> Redactor {
         let p = &self.policy;
         let injection = p
             .detectors
             .injection
             .then(|| (self.injection.clone(), p.detectors.injection_threshold));
-        let (dp, hold) = match direction {
-            Direction::Request => (p.request, &self.hold_request),
-            Direction::Response => (p.response, &self.hold_response),
+        let (dp, hold) = match (direction, uniform) {
+            (_, Some(a)) => {
+                // `allow` still counts what passed (relabelled at the audit), so the record
+                // shows what a rule let through.
+                let a = if a == Action::Allow { Action::Flag } else { a };
+                let hold = if matches!(a, Action::Mask | Action::Block) {
+                    &self.hold_all
+                } else {
+                    &self.hold_none
+                };
+                (uniform_policy(a), hold)
+            }
+            (Direction::Request, None) => (p.request, &self.hold_request),
+            (Direction::Response, None) => (p.response, &self.hold_response),
         };
-        let dp = if streamed { dp.for_streams() } else { dp };
+        let dp = if streamed && uniform.is_none() {
+            dp.for_streams()
+        } else {
+            dp
+        };
+        // Rules must see what the defaults allow; `relabel` sets those back to `allow`.
+        let dp = if uniform.is_none() && !self.rules.is_empty() {
+            counting(dp)
+        } else {
+            dp
+        };
         Redactor::new(
             self.scanner.clone(),
             hold.clone(),
@@ -282,6 +360,27 @@ impl Engine {
             p.limits.holdback_bytes,
         )
         .with_fingerprints(self.fingerprint.clone())
+    }
+}
+
+fn counting(dp: DirectionPolicy) -> DirectionPolicy {
+    let f = |a: Action| if a == Action::Allow { Action::Flag } else { a };
+    DirectionPolicy {
+        credential: f(dp.credential),
+        pii: f(dp.pii),
+        injection: f(dp.injection),
+        email: dp.email.map(f),
+        email_in_streams: dp.email_in_streams.map(f),
+    }
+}
+
+fn uniform_policy(a: Action) -> DirectionPolicy {
+    DirectionPolicy {
+        credential: a,
+        pii: a,
+        injection: a,
+        email: Some(a),
+        email_in_streams: Some(a),
     }
 }
 
@@ -312,8 +411,13 @@ struct ResponseState {
     api: Api,
     framing: Framing,
     rewriter: ResponseRewriter,
+    /// Streamed (not one JSON answer): the policy's stream overrides apply.
+    streamed: bool,
     redactor: Redactor,
     decompressor: Option<Decompressor>,
+    /// Text per stream kept for the injection score rules read, and the highest score seen.
+    scored: BTreeMap<StreamKey, String>,
+    injection: f32,
 }
 
 /// State of one request/response pair.
@@ -337,6 +441,65 @@ pub struct Exchange {
     errors: Vec<String>,
     best_effort: bool,
     scratch: Vec<u8>,
+    /// The caller as rules see it, resolved at the request headers.
+    identity: Option<Identity>,
+    method: String,
+    /// Request headers as rules see them (credentials blanked); empty without rules.
+    rule_headers: Vec<(String, String)>,
+    activation: Option<Activation>,
+    /// The most severe rule decision so far, and the rule that took it.
+    decided: Option<(Action, String)>,
+    dry_run: Vec<DryRun>,
+    rule_errors: Vec<String>,
+    /// A rule decided the whole direction: its action replaced the category defaults.
+    request_uniform: Option<Action>,
+    response_uniform: Option<Action>,
+    request_injection: f32,
+    /// Response findings count at the last evaluation (re-evaluate only when it grows).
+    evaluated_findings: usize,
+}
+
+/// Headers whose values rules never see: they carry credentials, and an evaluation error or
+/// a careless rule must have nothing secret to echo.
+const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+/// The highest injection score over the texts a filter sees, for rules that read
+/// `injection.score`; the inner filter does the actual work.
+struct Scoring<'a> {
+    inner: &'a mut dyn TextFilter,
+    detector: &'a InjectionDetector,
+    score: &'a mut f32,
+    pending: Option<&'a mut BTreeMap<StreamKey, String>>,
+}
+
+/// Streamed text scored per stream, bounded like the redactor's own injection window.
+const SCORE_WINDOW: usize = 8 * 1024;
+
+impl TextFilter for Scoring<'_> {
+    fn delta(&mut self, text: TextRef<'_>, out: &mut String) {
+        if let Some(p) = self.pending.as_deref_mut() {
+            let buf = p.entry(text.key).or_default();
+            let mut room = SCORE_WINDOW.saturating_sub(buf.len()).min(text.text.len());
+            while !text.text.is_char_boundary(room) {
+                room -= 1;
+            }
+            buf.push_str(&text.text[..room]);
+        }
+        self.inner.delta(text, out);
+    }
+    fn full(&mut self, text: TextRef<'_>, out: &mut String) {
+        *self.score = self.score.max(self.detector.analyze(text.text).score);
+        self.inner.full(text, out);
+    }
+    fn end(&mut self, key: StreamKey, out: &mut String) {
+        if let Some(text) = self.pending.as_deref_mut().and_then(|p| p.remove(&key)) {
+            *self.score = self.score.max(self.detector.analyze(&text).score);
+        }
+        self.inner.end(key, out);
+    }
+    fn held_keys(&self, out: &mut Vec<StreamKey>) {
+        self.inner.held_keys(out);
+    }
 }
 
 fn header<'h>(headers: &'h Headers, name: &str) -> Option<&'h str> {
@@ -362,10 +525,9 @@ impl Exchange {
         if !request_id.is_empty() {
             headers.push(("x-request-id".to_string(), request_id));
         }
-        headers.push((
-            "x-sluice-decision".to_string(),
-            format!("block; reason={reason}"),
-        ));
+        let mut decision = format!("block; reason={reason}");
+        self.append_rules(&mut decision);
+        headers.push(("x-sluice-decision".to_string(), decision));
         LocalReply {
             status,
             headers,
@@ -374,9 +536,197 @@ impl Exchange {
         }
     }
 
+    /// `; rule=<id>` and `; dry-run=<id>:<action>,...` for the decision header, when rules
+    /// took part.
+    fn append_rules(&self, out: &mut String) {
+        if let Some((_, rule)) = &self.decided {
+            out.push_str("; rule=");
+            out.push_str(rule);
+        }
+        if !self.dry_run.is_empty() {
+            out.push_str("; dry-run=");
+            for (i, d) in self.dry_run.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&d.rule);
+                out.push(':');
+                out.push_str(action_str(d.action));
+            }
+        }
+    }
+
+    /// Who the caller is under this policy: the identity a caller established, the policy's
+    /// sources, or (no `identity:` section) the peer certificate's id as version 1 reads it.
+    fn resolve_identity(&mut self, headers: &Headers) {
+        let policy = &self.engine.policy;
+        let identity = if let Some(id) = self.ctx.resolved_identity.clone() {
+            id
+        } else if let Some(cfg) = &policy.identity {
+            cfg.resolve(IdentityInputs {
+                jwt_metadata: self.ctx.jwt_metadata.as_ref(),
+                peer: self.ctx.identity.as_deref(),
+                headers,
+            })
+        } else {
+            Identity {
+                principal: self.ctx.identity.clone(),
+                source: self.ctx.identity.as_ref().map(|_| IdentitySource::Spiffe),
+                claims: Default::default(),
+            }
+        };
+        if !self.engine.rules.is_empty() {
+            let secret: Vec<&str> = policy
+                .identity
+                .iter()
+                .flat_map(|c| c.secret_headers())
+                .collect();
+            self.rule_headers = headers
+                .iter()
+                .filter(|(k, _)| !k.starts_with(':'))
+                .map(|(k, v)| {
+                    let k = k.to_ascii_lowercase();
+                    let blank = SECRET_HEADERS.contains(&k.as_str())
+                        || secret.iter().any(|s| s.eq_ignore_ascii_case(&k));
+                    let v = if blank {
+                        "[redacted]".to_owned()
+                    } else {
+                        v.clone()
+                    };
+                    (k, v)
+                })
+                .collect();
+        }
+        self.identity = Some(identity);
+    }
+
+    /// The principal and its source as the audit record names them.
+    fn audit_identity(&self) -> (Option<String>, Option<String>) {
+        let resolved =
+            self.ctx.resolved_identity.is_some() || self.engine.policy.identity.is_some();
+        match (&self.identity, resolved) {
+            (Some(id), true) => (
+                id.principal.clone(),
+                id.source.map(|s| s.as_str().to_owned()),
+            ),
+            _ => (self.ctx.identity.clone(), self.ctx.identity_source.clone()),
+        }
+    }
+
+    /// Runs the policy's rules for one phase and records what they did. `None` when the
+    /// policy has no rules.
+    fn evaluate(&mut self, direction: Direction) -> Option<RuleDecision> {
+        if self.engine.rules.is_empty() {
+            return None;
+        }
+        if self.activation.is_none() {
+            let identity = self.identity.clone().unwrap_or_default();
+            self.activation = Some(Activation::new(
+                &identity,
+                RequestFacts {
+                    method: &self.method,
+                    path: &self.path,
+                    host: self.ctx.host.as_deref().unwrap_or(""),
+                    headers: &self.rule_headers,
+                    api: self.api.unwrap_or(Api::Text).as_str(),
+                    model: self.model.as_deref(),
+                    request_id: self.ctx.request_id.as_deref(),
+                },
+            ));
+        }
+        let response = self.response.as_ref();
+        let facts = crate::policy::rules::facts(
+            self.request_findings
+                .iter()
+                .map(|f| (Direction::Request, f.rule, f.category))
+                .chain(response.into_iter().flat_map(|s| {
+                    s.redactor
+                        .findings()
+                        .iter()
+                        .map(|f| (Direction::Response, f.rule, f.category))
+                })),
+        );
+        let score = self
+            .request_injection
+            .max(response.map_or(0.0, |s| s.injection));
+        let activation = self.activation.as_ref()?;
+        let d = self
+            .engine
+            .rules
+            .evaluate(activation, direction, &facts, score);
+        for dr in &d.dry_run {
+            if !self
+                .dry_run
+                .iter()
+                .any(|x| x.rule == dr.rule && x.action == dr.action)
+            {
+                self.dry_run.push(dr.clone());
+            }
+        }
+        if let (Some(e), Some(rule)) = (&d.error, &d.rule) {
+            let msg = format!("rule {rule}: {e}");
+            if !self.rule_errors.contains(&msg) {
+                self.rule_errors.push(msg);
+            }
+        }
+        if let (Some(a), Some(rule)) = (d.action, &d.rule) {
+            let more_severe = self
+                .decided
+                .as_ref()
+                .is_none_or(|(prev, _)| action_rank(a) > action_rank(*prev));
+            if more_severe {
+                self.decided = Some((a, rule.clone()));
+            }
+        }
+        Some(d)
+    }
+
+    /// Findings the category defaults allow are counted while rules exist (rules must see
+    /// them); their action is set back to `allow` here, and so is every finding of a direction
+    /// a rule allowed as a whole.
+    fn relabel(&self, direction: Direction, streamed: bool, list: &mut [Counted]) {
+        if self.engine.rules.is_empty() {
+            return;
+        }
+        let uniform = match direction {
+            Direction::Request => self.request_uniform,
+            Direction::Response => self.response_uniform,
+        };
+        let p = &self.engine.policy;
+        let dp = match direction {
+            Direction::Request => p.request,
+            Direction::Response => p.response,
+        };
+        let dp = if streamed { dp.for_streams() } else { dp };
+        for f in list {
+            let allowed = match uniform {
+                Some(a) => a == Action::Allow,
+                None => dp.action_for(f.rule, f.category) == Action::Allow,
+            };
+            if allowed {
+                f.action = Action::Allow;
+            }
+        }
+    }
+
+    fn rule_refusal(&mut self, d: &RuleDecision, phase: &str) -> LocalReply {
+        let rule = d.rule.as_deref().unwrap_or("?");
+        match &d.error {
+            Some(e) => {
+                let msg = format!("{phase} denied by policy rule {rule}: {e}");
+                self.reply(403, &msg, "policy-rule-error")
+            }
+            None => {
+                let msg = format!("{phase} blocked by policy rule {rule}");
+                self.reply(403, &msg, "policy-rule-block")
+            }
+        }
+    }
+
     /// `headers` includes pseudo-headers (`:path`, `:method`, `:authority`).
     pub fn request_headers(&mut self, headers: &Headers) -> HeadersOutcome {
         self.path = header(headers, ":path").unwrap_or("").to_string();
+        self.method = header(headers, ":method").unwrap_or("").to_string();
         if self.ctx.request_id.is_none() {
             self.ctx.request_id = header(headers, "x-request-id").map(str::to_string);
         }
@@ -385,6 +735,7 @@ impl Exchange {
                 .or_else(|| header(headers, "host"))
                 .map(str::to_string);
         }
+        self.resolve_identity(headers);
         self.model = gemini_model(&self.path);
         self.api = self
             .ctx
@@ -406,6 +757,27 @@ impl Exchange {
         m.set
             .push(("accept-encoding".to_string(), "identity".to_string()));
         HeadersOutcome::Continue(m)
+    }
+
+    /// Rewrites a request body through `redactor`, scoring injection when rules read it.
+    fn rewrite_request(
+        &mut self,
+        api: Api,
+        body: &[u8],
+        redactor: &mut Redactor,
+    ) -> Result<Option<Vec<u8>>, CodecError> {
+        if self.engine.rules.reads_injection() {
+            let engine = self.engine.clone();
+            let mut scoring = Scoring {
+                inner: redactor,
+                detector: &engine.injection,
+                score: &mut self.request_injection,
+                pending: None,
+            };
+            codec::rewrite_request(api, body, &mut scoring)
+        } else {
+            codec::rewrite_request(api, body, redactor)
+        }
     }
 
     pub fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyOutcome {
@@ -431,6 +803,16 @@ impl Exchange {
             std::borrow::Cow::Owned(b)
         };
         if body.is_empty() {
+            // Nothing to scan, but the rules still decide on who is asking for what.
+            if let Some(d) = self.evaluate(Direction::Request) {
+                match d.action {
+                    Some(Action::Block) => {
+                        return BodyOutcome::Reply(self.rule_refusal(&d, "request"));
+                    }
+                    Some(a) => self.request_uniform = Some(a),
+                    None => {}
+                }
+            }
             return BodyOutcome::Unchanged;
         }
         let detected = self
@@ -442,10 +824,10 @@ impl Exchange {
         if self.model.is_none() {
             self.model = body_model(detected, &body);
         }
-        let mut redactor = self.engine.redactor(Direction::Request, false);
-        let result = codec::rewrite_request(detected, &body, &mut redactor);
+        let mut redactor = self.engine.redactor(Direction::Request, false, None);
+        let result = self.rewrite_request(detected, &body, &mut redactor);
         self.request_findings.extend_from_slice(redactor.findings());
-        let rewritten = match result {
+        let mut rewritten = match result {
             Ok(r) => r,
             Err(e) => {
                 let (status, reason) = match e {
@@ -456,7 +838,32 @@ impl Exchange {
                 return BodyOutcome::Reply(self.reply(status, &msg, reason));
             }
         };
-        if redactor.blocked() {
+        if let Some(d) = self.evaluate(Direction::Request) {
+            match d.action {
+                Some(Action::Block) => {
+                    return BodyOutcome::Reply(self.rule_refusal(&d, "request"));
+                }
+                Some(a) => {
+                    // The rule decided the request as a whole: its action replaces the
+                    // category defaults for every finding.
+                    self.request_uniform = Some(a);
+                    let mut uniform = self.engine.redactor(Direction::Request, false, Some(a));
+                    match codec::rewrite_request(detected, &body, &mut uniform) {
+                        Ok(r) => rewritten = r,
+                        Err(e) => {
+                            let msg = format!("request body could not be inspected: {e}");
+                            return BodyOutcome::Reply(self.reply(400, &msg, "request-unreadable"));
+                        }
+                    }
+                    self.request_findings = uniform.findings().to_vec();
+                }
+                None => {}
+            }
+        }
+        let mut findings = std::mem::take(&mut self.request_findings);
+        self.relabel(Direction::Request, false, &mut findings);
+        self.request_findings = findings;
+        if self.request_uniform.is_none() && redactor.blocked() {
             let cats = summarise_categories(&self.request_findings, Action::Block);
             let msg = format!("request blocked by policy: it contains {cats}");
             return BodyOutcome::Reply(self.reply(403, &msg, "policy-block"));
@@ -482,7 +889,7 @@ impl Exchange {
                     .to_ascii_lowercase()
                     .starts_with("application/json")
             });
-        let limits = &self.engine.policy.limits;
+        let limits = self.engine.policy.limits.clone();
         let decompressor = match ContentEncoding::parse(header(headers, "content-encoding")) {
             Ok(None) => None,
             Ok(Some(enc)) => Some(Decompressor::new(
@@ -498,6 +905,17 @@ impl Exchange {
                 return HeadersOutcome::Reply(r);
             }
         };
+        // Nothing of the answer has left yet: a rule deciding now can still refuse it whole,
+        // or set how every finding of the answer is handled.
+        if let Some(d) = self.evaluate(Direction::Response) {
+            match d.action {
+                Some(Action::Block) => {
+                    return HeadersOutcome::Reply(self.rule_refusal(&d, "response"));
+                }
+                other => self.response_uniform = other,
+            }
+        }
+        self.evaluated_findings = 0;
         let mut m = HeaderMutation::default();
         // The body may change length (masks, holdback, decompression).
         m.remove.push("content-length".to_string());
@@ -509,9 +927,14 @@ impl Exchange {
         self.response = Some(ResponseState {
             api,
             framing,
+            streamed,
             rewriter: ResponseRewriter::new(api, framing, limits.response_buffer_bytes),
-            redactor: self.engine.redactor(Direction::Response, streamed),
+            redactor: self
+                .engine
+                .redactor(Direction::Response, streamed, self.response_uniform),
             decompressor,
+            scored: BTreeMap::new(),
+            injection: 0.0,
         });
         HeadersOutcome::Continue(m)
     }
@@ -524,15 +947,20 @@ impl Exchange {
             // Headers were never seen (adapter skipped them): read as raw text, fail closed.
             let _ = self.response_headers(&[]);
         }
-        let Some(state) = self.response.as_mut() else {
+        if self.replied {
             return BodyOutcome::Replace(Vec::new());
-        };
+        }
         if end_of_stream {
             self.response_done = true;
         }
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         let mut failure: Option<String> = None;
+        let score = self.engine.rules.reads_injection();
+        let engine = self.engine.clone();
+        let Some(state) = self.response.as_mut() else {
+            return BodyOutcome::Replace(Vec::new());
+        };
         let decoded;
         let input: &[u8] = match state.decompressor.as_mut() {
             None => chunk,
@@ -546,32 +974,58 @@ impl Exchange {
                 &decoded
             }
         };
-        if failure.is_none()
-            && let Err(e) = state
-                .rewriter
-                .push(input, end_of_stream, &mut state.redactor, &mut out)
-        {
-            failure = Some(e.to_string());
-        }
-        let blocked = state.redactor.blocked();
-        if failure.is_some() || blocked {
-            let message = if blocked {
-                "response stopped by policy".to_string()
+        if failure.is_none() {
+            let pushed = if score {
+                let mut scoring = Scoring {
+                    inner: &mut state.redactor,
+                    detector: &engine.injection,
+                    score: &mut state.injection,
+                    pending: Some(&mut state.scored),
+                };
+                state
+                    .rewriter
+                    .push(input, end_of_stream, &mut scoring, &mut out)
             } else {
-                "response could not be inspected; stopped".to_string()
+                state
+                    .rewriter
+                    .push(input, end_of_stream, &mut state.redactor, &mut out)
             };
+            if let Err(e) = pushed {
+                failure = Some(e.to_string());
+            }
+        }
+        let (api, framing) = (state.api, state.framing);
+        let mut blocked = state.redactor.blocked() && self.response_uniform.is_none();
+        let found = state.redactor.findings().len();
+        let mut message = "response stopped by policy".to_string();
+        // Rules see each new finding as the stream goes; only a block can still change the
+        // wire (text already released stays released).
+        if failure.is_none() && !blocked && found != self.evaluated_findings {
+            self.evaluated_findings = found;
+            if let Some(d) = self.evaluate(Direction::Response)
+                && d.action == Some(Action::Block)
+            {
+                blocked = true;
+                let rule = d.rule.as_deref().unwrap_or("?");
+                message = format!("response stopped by policy rule {rule}");
+            }
+        }
+        if failure.is_some() || blocked {
+            if !blocked {
+                message = "response could not be inspected; stopped".to_string();
+            }
             if let Some(f) = failure {
                 self.errors.push(format!("response: {f}"));
             }
             // What the rewriter released before the failure was inspected; the rest is not.
-            out.extend_from_slice(&codec::stream_error_event(
-                state.api,
-                state.framing,
-                &message,
-            ));
+            out.extend_from_slice(&codec::stream_error_event(api, framing, &message));
             self.stopped = true;
         }
-        if !self.stopped && state.decompressor.is_none() && out == chunk {
+        let passthrough = self
+            .response
+            .as_ref()
+            .is_some_and(|s| s.decompressor.is_none());
+        if !self.stopped && passthrough && out == chunk {
             // Keep the buffer for the next chunk: the common passthrough allocates nothing.
             self.scratch = out;
             BodyOutcome::Unchanged
@@ -580,24 +1034,40 @@ impl Exchange {
         }
     }
 
-    /// `x-sluice-decision` value: the decision so far and counts by category, never a value.
+    /// `x-sluice-decision` value: the decision so far and counts by category, never a value;
+    /// the deciding rule and dry-run rules when there are rules.
     pub fn decision_header(&self) -> String {
         let all = self
             .request_findings
             .iter()
-            .chain(self.response_findings.iter());
+            .chain(self.response_findings.iter())
+            .filter(|f| f.action != Action::Allow);
         let mut counts = [0u32; 3];
         for f in all.clone() {
             counts[f.category as usize] += 1;
         }
-        let decision = decide(all.map(|f| f.action));
-        format!(
+        let decision = self.with_rule(decide(all.map(|f| f.action)));
+        let mut out = format!(
             "{}; credential={}; pii={}; injection={}",
             decision_str(decision),
             counts[0],
             counts[1],
             counts[2]
-        )
+        );
+        self.append_rules(&mut out);
+        out
+    }
+
+    /// The findings' decision raised to the deciding rule's action (a rule's `flag` with no
+    /// finding is still a flag).
+    fn with_rule(&self, d: Decision) -> Decision {
+        match &self.decided {
+            Some((a, _)) => {
+                let r = action_decision(*a);
+                if rank(r) > rank(d) { r } else { d }
+            }
+            None => d,
+        }
     }
 
     /// The exchange's audit record could not be made durable in time: the response must not
@@ -620,7 +1090,9 @@ impl Exchange {
     /// The audit record. Safe to call more than once and at any point.
     pub fn finish(&mut self) -> AuditRecord {
         if let Some(state) = self.response.as_ref() {
-            self.response_findings = state.redactor.findings().to_vec();
+            let mut list = state.redactor.findings().to_vec();
+            self.relabel(Direction::Response, state.streamed, &mut list);
+            self.response_findings = list;
         }
         let mut findings: Vec<FindingSummary> = Vec::new();
         for (direction, list) in [
@@ -657,14 +1129,17 @@ impl Exchange {
             .iter()
             .chain(self.response_findings.iter())
             .map(|f| f.action);
-        let mut decision = decide(actions);
+        let mut decision = self.with_rule(decide(actions));
         if self.replied || self.stopped {
             decision = Decision::Block;
         }
+        let (identity, identity_source) = self.audit_identity();
+        let mut errors = self.errors.clone();
+        errors.extend(self.rule_errors.iter().cloned());
         AuditRecord {
             api: self.api.map(Api::as_str),
-            identity: self.ctx.identity.clone(),
-            identity_source: self.ctx.identity_source.clone(),
+            identity,
+            identity_source,
             route: self.ctx.route.clone(),
             host: self.ctx.host.clone(),
             model: self.model.clone(),
@@ -673,8 +1148,10 @@ impl Exchange {
             policy_version: self.engine.policy.version,
             policy_sha256: Some(self.engine.policy_sha256.to_string()),
             decision,
+            rule: self.decided.as_ref().map(|(_, r)| r.clone()),
+            dry_run: self.dry_run.clone(),
             findings,
-            errors: self.errors.clone(),
+            errors,
             best_effort: self.best_effort,
             incomplete: !(self.replied
                 || (self.request_done || self.path.is_empty()) && self.response_done),
@@ -732,6 +1209,23 @@ fn decide(actions: impl Iterator<Item = Action>) -> Decision {
         }
     }
     d
+}
+
+fn action_decision(a: Action) -> Decision {
+    match a {
+        Action::Allow => Decision::Allow,
+        Action::Flag => Decision::Flag,
+        Action::Mask => Decision::Mask,
+        Action::Block => Decision::Block,
+    }
+}
+
+fn action_rank(a: Action) -> u8 {
+    rank(action_decision(a))
+}
+
+fn action_str(a: Action) -> &'static str {
+    decision_str(action_decision(a))
 }
 
 fn rank(d: Decision) -> u8 {

@@ -1,12 +1,22 @@
 //! The policy seam: what to do per category and direction, plus limits. The built-in default
 //! masks credentials and PII in both directions, except e-mail addresses in answers, which it
-//! flags (masking them would delay streamed prose), and flags injection. A richer policy language
-//! replaces this type's construction, not its consumers.
+//! flags (masking them would delay streamed prose), and flags injection.
+//!
+//! Version 2 documents add identity sources, ordered CEL rules and test cases on top of the
+//! per-category defaults, which stay what applies when no rule decides ([`rules`]).
+
+pub mod document;
+pub mod identity;
+pub mod rules;
+pub mod testing;
 
 use serde::{Deserialize, Serialize};
 
 use crate::detect::DetectorOptions;
 use crate::finding::Category;
+use identity::IdentityConfig;
+use rules::RuleSpec;
+use testing::TestCase;
 
 /// What happens to a finding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -162,6 +172,16 @@ pub struct Policy {
     pub limits: Limits,
     /// What happens to a response whose audit record cannot be made durable in time.
     pub on_audit_error: OnAuditError,
+    /// Where the principal comes from (version 2). Absent: the peer certificate's SPIFFE id,
+    /// as version 1 records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityConfig>,
+    /// Ordered rules (version 2); the first enforced, rolled-in match decides.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleSpec>,
+    /// Cases `sluice policy test` runs through the engine (version 2).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestCase>,
 }
 
 /// `deny` (default): the response ends with the API's error event instead of its last chunk.
@@ -198,6 +218,9 @@ impl Default for Policy {
             detectors: Detectors::default(),
             limits: Limits::default(),
             on_audit_error: OnAuditError::Deny,
+            identity: None,
+            rules: Vec::new(),
+            tests: Vec::new(),
         }
     }
 }
@@ -206,10 +229,20 @@ impl Default for Policy {
 pub enum PolicyError {
     #[error("policy is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("unsupported policy version {0} (this build reads version 1)")]
+    #[error("policy is not valid YAML: {0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    #[error("unsupported policy version {0} (this build reads versions 1 and 2)")]
     Version(u32),
     #[error("limits.{0} must be greater than zero")]
     ZeroLimit(&'static str),
+    /// Keys a version 1 reader would not know: refusing them keeps a version 1 file from
+    /// silently meaning something else to an older build.
+    #[error("`{0}` needs `version: 2`")]
+    NeedsVersion2(&'static str),
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityConfigError),
+    #[error(transparent)]
+    Rule(#[from] rules::RuleError),
 }
 
 impl Policy {
@@ -221,10 +254,39 @@ impl Policy {
         Ok(p)
     }
 
+    /// Parses a policy document in YAML or JSON (JSON is chosen when the text starts with `{`,
+    /// so JSON errors keep JSON positions).
+    pub fn from_text(text: &str) -> Result<Policy, PolicyError> {
+        let p: Policy = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text)?
+        } else {
+            serde_yaml_ng::from_str(text)?
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Checks everything but the rule expressions, which [`rules::RuleSet::compile`] checks
+    /// (the engine compiles them once, at load).
     pub fn validate(&self) -> Result<(), PolicyError> {
-        if self.version != 1 {
+        if !matches!(self.version, 1 | 2) {
             return Err(PolicyError::Version(self.version));
         }
+        if self.version == 1 {
+            if self.identity.is_some() {
+                return Err(PolicyError::NeedsVersion2("identity"));
+            }
+            if !self.rules.is_empty() {
+                return Err(PolicyError::NeedsVersion2("rules"));
+            }
+            if !self.tests.is_empty() {
+                return Err(PolicyError::NeedsVersion2("tests"));
+            }
+        }
+        if let Some(identity) = &self.identity {
+            identity.validate()?;
+        }
+        rules::validate_specs(&self.rules)?;
         if self.limits.request_body_bytes == 0 {
             return Err(PolicyError::ZeroLimit("request_body_bytes"));
         }

@@ -10,6 +10,7 @@ mod bootstrap;
 mod cli;
 mod grpc;
 mod listen;
+mod policy_cli;
 mod policy_file;
 mod serve;
 mod service;
@@ -34,6 +35,9 @@ enum Command {
     /// Audit trail keys and verification.
     #[command(subcommand)]
     Audit(audit_cli::AuditCommand),
+    /// Policy files: validate them and run their test cases.
+    #[command(subcommand)]
+    Policy(policy_cli::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args).map(|()| ExitCode::SUCCESS),
         Command::EnvoyBootstrap(args) => bootstrap::bootstrap(args).map(|()| ExitCode::SUCCESS),
         Command::Audit(command) => audit_cli::run(command),
+        Command::Policy(command) => Ok(policy_cli::run(command)),
     };
     match result {
         Ok(code) => code,

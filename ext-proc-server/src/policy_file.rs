@@ -1,11 +1,11 @@
-//! Reading a policy document from disk. JSON and YAML describe the same `Policy`; YAML is
-//! converted to JSON first so the core's own parser (with its unknown-field and version checks)
-//! stays the only judge of what a valid policy is.
+//! Reading a policy document from disk. JSON and YAML describe the same `Policy`, and the
+//! core's own loader (`policy::document::check`) stays the only judge of what a valid policy
+//! is; errors name the file, line and column.
 
 use std::path::Path;
 
 use sluice_core::Policy;
-use sluice_core::policy::PolicyError;
+use sluice_core::policy::document::Diagnostic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyFileError {
@@ -19,8 +19,12 @@ pub enum PolicyFileError {
         path: String,
         source: serde_yaml_ng::Error,
     },
-    #[error("policy file {path}: {source}")]
-    Policy { path: String, source: PolicyError },
+    /// `FILE:LINE:COL: message`, the shape editors and CI annotate.
+    #[error("{path}:{diagnostic}")]
+    Invalid {
+        path: String,
+        diagnostic: Diagnostic,
+    },
 }
 
 /// The policy document as JSON text, whether the file held JSON or YAML, and the file's bytes.
@@ -54,12 +58,25 @@ pub fn load(path: &Path) -> Result<Policy, PolicyFileError> {
 /// Reads and validates a policy file; also returns the document's bytes as read (for the
 /// policy hash in audit records).
 pub fn load_document(path: &Path) -> Result<(Policy, Vec<u8>), PolicyFileError> {
-    let (json, bytes) = policy_json_and_bytes(path)?;
-    let policy = Policy::from_json(&json).map_err(|source| PolicyFileError::Policy {
+    let bytes = read(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| PolicyFileError::Read {
         path: path.display().to_string(),
-        source,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })?;
+    let policy = sluice_core::policy::document::check(text).map_err(|diagnostic| {
+        PolicyFileError::Invalid {
+            path: path.display().to_string(),
+            diagnostic,
+        }
     })?;
     Ok((policy, bytes))
+}
+
+pub fn read(path: &Path) -> Result<Vec<u8>, PolicyFileError> {
+    std::fs::read(path).map_err(|source| PolicyFileError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// JSON text is kept as written (so the core reports JSON errors with JSON positions); any

@@ -167,7 +167,12 @@ impl<S: ExchangeSource> Session<S> {
         if matches!(request, Request::ResponseHeaders(_)) && self.ttfb.is_none() {
             self.ttfb = Some(began.duration_since(started));
         }
-        let answer = self.dispatch(request, msg.attributes);
+        let jwt = msg
+            .metadata_context
+            .as_ref()
+            .and_then(|m| m.filter_metadata.get(JWT_AUTHN_NAMESPACE))
+            .map(struct_to_json);
+        let answer = self.dispatch(request, msg.attributes, jwt);
         self.processing += began.elapsed();
         Some(answer)
     }
@@ -179,6 +184,7 @@ impl<S: ExchangeSource> Session<S> {
             String,
             envoy_types::pb::google::protobuf::Struct,
         >,
+        jwt: Option<serde_json::Value>,
     ) -> Result<pb::ProcessingResponse, Status> {
         if self.answered {
             return Err(Status::failed_precondition(
@@ -186,7 +192,7 @@ impl<S: ExchangeSource> Session<S> {
             ));
         }
         let result = match request {
-            Request::RequestHeaders(h) => Ok(self.on_request_headers(h, &ctx_attributes)),
+            Request::RequestHeaders(h) => Ok(self.on_request_headers(h, &ctx_attributes, jwt)),
             Request::RequestBody(b) => self.on_request_body(b),
             Request::ResponseHeaders(h) => Ok(self.on_response_headers(h)),
             Request::ResponseBody(b) => self.on_response_body(b),
@@ -228,10 +234,12 @@ impl<S: ExchangeSource> Session<S> {
         &mut self,
         h: pb::HttpHeaders,
         attributes: &std::collections::HashMap<String, envoy_types::pb::google::protobuf::Struct>,
+        jwt: Option<serde_json::Value>,
     ) -> pb::ProcessingResponse {
         let headers = header_list(h.headers.as_ref());
         if self.exchange.is_none() {
-            let ctx = context_from(&headers, attributes);
+            let mut ctx = context_from(&headers, attributes);
+            ctx.jwt_metadata = jwt;
             self.exchange = Some(self.source.exchange(ctx));
         }
         self.request_ended = h.end_of_stream;
@@ -396,6 +404,40 @@ fn context_from(
         route,
         api: None,
         request_id: header("x-request-id").map(str::to_owned),
+        ..Default::default()
+    }
+}
+
+/// jwt_authn's dynamic-metadata namespace: the verified payloads, keyed by the filter's
+/// `payload_in_metadata`, when the ext_proc filter forwards it
+/// (`metadata_options.forwarding_namespaces.untyped`).
+const JWT_AUTHN_NAMESPACE: &str = "envoy.filters.http.jwt_authn";
+
+fn struct_to_json(s: &envoy_types::pb::google::protobuf::Struct) -> serde_json::Value {
+    serde_json::Value::Object(
+        s.fields
+            .iter()
+            .map(|(k, v)| (k.clone(), value_to_json(v)))
+            .collect(),
+    )
+}
+
+fn value_to_json(v: &envoy_types::pb::google::protobuf::Value) -> serde_json::Value {
+    match v.kind.as_ref() {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+        // Struct numbers are doubles; whole ones read back as integers (`exp`, `iat`).
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+            serde_json::Value::from(*n as i64)
+        }
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+        Some(Kind::StructValue(s)) => struct_to_json(s),
+        Some(Kind::ListValue(l)) => {
+            serde_json::Value::Array(l.values.iter().map(value_to_json).collect())
+        }
     }
 }
 

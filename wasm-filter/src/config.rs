@@ -25,12 +25,13 @@ pub fn engine_from_configuration(raw: Option<&[u8]>) -> Result<Engine, ConfigErr
         None => "",
         Some(bytes) => std::str::from_utf8(bytes).map_err(|_| ConfigError::NotUtf8)?,
     };
-    let policy = if text.trim().is_empty() {
-        Policy::default()
-    } else {
-        Policy::from_json(text)?
-    };
-    Ok(Engine::new(policy)?)
+    if text.trim().is_empty() {
+        return Ok(Engine::new(Policy::default())?);
+    }
+    // YAML is accepted too (a `configuration` string written by hand); audit records carry the
+    // SHA-256 of exactly these bytes.
+    let policy = Policy::from_text(text)?;
+    Ok(Engine::new(policy)?.with_policy_document(text.as_bytes()))
 }
 
 #[cfg(test)]
@@ -54,10 +55,22 @@ mod tests {
     }
 
     #[test]
+    fn version_2_rules_load_and_decide() {
+        let engine = engine_from_configuration(Some(
+            b"version: 2\npolicy_id: p\nrules:\n  - {id: r, when: 'model == \"x\"', action: block}\n",
+        ))
+        .expect("valid policy");
+        assert_eq!(engine.rules().len(), 1);
+        assert_eq!(engine.policy().policy_id.as_deref(), Some("p"));
+    }
+
+    #[test]
     fn invalid_configurations_are_refused() {
-        let cases: [&[u8]; 5] = [
+        let cases: [&[u8]; 7] = [
             b"{not json",
-            br#"{"version":2}"#,
+            br#"{"version":3}"#,
+            br#"{"version":2,"rules":[{"id":"r","when":"model ==","action":"block"}]}"#,
+            br#"{"version":2,"rules":[{"id":"r","when":"nope","action":"block"}]}"#,
             br#"{"version":1,"unknown_field":true}"#,
             br#"{"version":1,"limits":{"holdback_bytes":0}}"#,
             b"\xff\xfe",

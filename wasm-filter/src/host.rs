@@ -30,6 +30,7 @@ impl ProxyHost {
                 .iter()
                 .find(|(name, _)| name == "x-request-id")
                 .map(|(_, value)| value.clone()),
+            ..Default::default()
         }
     }
 

@@ -126,6 +126,8 @@ impl Inspector for StreamInspector {
                 policy_version: 0,
                 policy_sha256: None,
                 decision: Decision::Block,
+                rule: None,
+                dry_run: Vec::new(),
                 findings: Vec::new(),
                 errors: vec!["sluice plugin has no policy".to_owned()],
                 best_effort: false,

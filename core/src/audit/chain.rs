@@ -177,6 +177,8 @@ pub(crate) mod tests {
             policy_version: 1,
             policy_sha256: Some(super::super::sha256_hex(b"{}")),
             decision: Decision::Allow,
+            rule: None,
+            dry_run: Vec::new(),
             findings: Vec::new(),
             errors: Vec::new(),
             best_effort: false,

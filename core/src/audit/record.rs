@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::exchange::{AuditRecord, Decision, FindingSummary};
+use crate::policy::rules::DryRun;
 
 /// Format version written in `v`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -55,6 +56,14 @@ pub struct Entry {
     pub model: Option<String>,
     pub policy: PolicyRef,
     pub decision: Decision,
+    /// The policy rule that decided; absent when the per-category defaults did (so records of
+    /// version 1 policies keep their exact shape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Rules that matched without deciding (dry-run, outside their roll-out) and what they
+    /// would have done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<DryRun>,
     pub findings: Vec<FindingSummary>,
     pub errors: Vec<String>,
     pub best_effort: bool,
@@ -93,6 +102,8 @@ impl Entry {
                 sha256: record.policy_sha256.clone(),
             },
             decision: record.decision,
+            rule: record.rule.clone(),
+            dry_run: record.dry_run.clone(),
             findings: record.findings.clone(),
             errors: record.errors.clone(),
             best_effort: record.best_effort,
