@@ -26,7 +26,10 @@ fn held(kind: StreamKind, n: usize, seed: u64) -> (usize, Vec<String>) {
         let v = s.viable_from(&text);
         if v < text.len() {
             if std::env::var_os("HOLD_DEBUG").is_some() && text[v..].len() < 3 {
-                let from = text.floor_char_boundary(text.len().saturating_sub(60));
+                let mut from = text.len().saturating_sub(60);
+                while !text.is_char_boundary(from) {
+                    from += 1;
+                }
                 eprintln!("held {:?} after {:?}", &text[v..], &text[from..]);
             }
             out.push(text[v..].to_string());
