@@ -67,6 +67,10 @@ impl LineDecoder {
             }
         };
         let s = self.start;
+        // One line over the limit is refused however it arrived, in pieces or whole.
+        if end - s > self.limit {
+            return Err(CodecError::TooLarge { limit: self.limit });
+        }
         self.start = end;
         self.scan = end;
         let raw = self.buf.get(s..end).unwrap_or_default();

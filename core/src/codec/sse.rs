@@ -154,6 +154,11 @@ impl SseDecoder {
             };
             if blank {
                 let s = self.start;
+                // The same outcome however the event arrived: in pieces (the partial event
+                // grows past the limit below) or in one chunk.
+                if next - s > self.limit {
+                    return Err(CodecError::TooLarge { limit: self.limit });
+                }
                 self.start = next;
                 self.scan = next;
                 return Ok(Some(self.parse(s, next)));
@@ -163,6 +168,9 @@ impl SseDecoder {
         if eof && self.start < self.buf.len() {
             let s = self.start;
             let e = self.buf.len();
+            if e - s > self.limit {
+                return Err(CodecError::TooLarge { limit: self.limit });
+            }
             self.start = e;
             self.scan = e;
             return Ok(Some(self.parse(s, e)));
@@ -269,6 +277,16 @@ mod tests {
         assert_eq!(v[0].0, b"data: x\r\n\r");
         assert_eq!(v[1].0, b"\n");
         assert_eq!(v[2].2, b"y");
+    }
+
+    #[test]
+    fn whole_event_over_limit_in_one_chunk() {
+        let mut d = SseDecoder::new(8);
+        d.push(b"data: 0123456789\n\n");
+        assert_eq!(
+            d.next_event(false).unwrap_err(),
+            CodecError::TooLarge { limit: 8 }
+        );
     }
 
     #[test]
