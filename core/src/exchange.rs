@@ -202,7 +202,10 @@ pub struct Engine {
 impl Engine {
     pub fn new(policy: Policy) -> Result<Engine, EngineError> {
         policy.validate()?;
-        let options = policy.detectors.options();
+        let options = policy
+            .detectors
+            .options()
+            .map_err(crate::policy::PolicyError::from)?;
         let scanner = Arc::new(Scanner::new(&options)?);
         // Holdback only matters where text streams out in pieces, so it follows the policy as
         // it applies to streamed bodies.
@@ -214,6 +217,7 @@ impl Engine {
                 masks(dp.credential),
                 masks(dp.pii),
                 dp.masks_email(),
+                true,
             );
             Ok(if held == options {
                 scanner.clone()
@@ -237,7 +241,9 @@ impl Engine {
         let hold_none = if rules.is_empty() {
             scanner.clone()
         } else {
-            Arc::new(Scanner::new(&hold_options(&options, false, false, false))?)
+            Arc::new(Scanner::new(&hold_options(
+                &options, false, false, false, false,
+            ))?)
         };
         Ok(Engine {
             rules,
@@ -385,14 +391,25 @@ fn uniform_policy(a: Action) -> DirectionPolicy {
 }
 
 /// The detector families whose findings are masked (or blocked) in a direction: only those
-/// need text held back while it streams.
+/// need text held back while it streams. `custom`: keep the custom detectors of the policy's
+/// own categories whose action masks or blocks.
 fn hold_options(
     all: &crate::detect::DetectorOptions,
     credentials: bool,
     pii: bool,
     email: bool,
+    custom: bool,
 ) -> crate::detect::DetectorOptions {
+    let keep = |r: &&crate::detect::Rule| match r.category {
+        Category::Credential => credentials,
+        Category::Pii => pii,
+        Category::Injection => false,
+        Category::Custom(c) => custom && matches!(c.action, Action::Mask | Action::Block),
+    };
+    let custom: Vec<crate::detect::Rule> = all.custom.iter().filter(keep).copied().collect();
     crate::detect::DetectorOptions {
+        decoders: all.decoders && (credentials || pii || email || !custom.is_empty()),
+        custom,
         credentials: all.credentials && credentials,
         email: all.email && email,
         phone: all.phone && pii,
@@ -400,7 +417,6 @@ fn hold_options(
         us_ssn: all.us_ssn && pii,
         iban: all.iban && pii,
         ip_address: all.ip_address && pii,
-        decoders: all.decoders && (credentials || pii || email),
         decode_depth: all.decode_depth,
     }
 }
@@ -1043,8 +1059,12 @@ impl Exchange {
             .chain(self.response_findings.iter())
             .filter(|f| f.action != Action::Allow);
         let mut counts = [0u32; 3];
+        let mut custom: BTreeMap<&str, u32> = BTreeMap::new();
         for f in all.clone() {
-            counts[f.category as usize] += 1;
+            match f.category.builtin_index().and_then(|i| counts.get_mut(i)) {
+                Some(n) => *n += 1,
+                None => *custom.entry(f.category.as_str()).or_default() += 1,
+            }
         }
         let decision = self.with_rule(decide(all.map(|f| f.action)));
         let mut out = format!(
@@ -1054,6 +1074,9 @@ impl Exchange {
             counts[1],
             counts[2]
         );
+        for (name, n) in custom {
+            out.push_str(&format!("; {name}={n}"));
+        }
         self.append_rules(&mut out);
         out
     }

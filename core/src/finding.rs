@@ -3,13 +3,27 @@
 
 use serde::Serialize;
 
-/// The three families of things Sluice looks for; policies act per category.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+use crate::policy::Action;
+
+/// The families of things Sluice looks for; policies act per category. Besides the three
+/// built-in ones, a policy may name its own (`confidential`, `customer-id`) for its custom
+/// detectors; such a category carries the action its detectors asked for, so every direction
+/// and every adapter treats it alike without a lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Category {
     Credential,
     Pii,
     Injection,
+    Custom(&'static CustomCategory),
+}
+
+/// A policy-defined category. Interned (see `detect::custom`), so equal definitions share
+/// one address and the type stays `Copy`.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CustomCategory {
+    pub name: &'static str,
+    /// What happens to its findings when no rule decides, in both directions.
+    pub action: Action,
 }
 
 impl Category {
@@ -20,7 +34,24 @@ impl Category {
             Category::Credential => "credential",
             Category::Pii => "pii",
             Category::Injection => "injection",
+            Category::Custom(c) => c.name,
         }
+    }
+
+    /// Position among [`Category::ALL`]; `None` for a custom category.
+    pub fn builtin_index(self) -> Option<usize> {
+        match self {
+            Category::Credential => Some(0),
+            Category::Pii => Some(1),
+            Category::Injection => Some(2),
+            Category::Custom(_) => None,
+        }
+    }
+}
+
+impl Serialize for Category {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

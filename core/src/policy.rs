@@ -13,13 +13,14 @@ pub mod testing;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::DetectorOptions;
+use crate::detect::custom::{CustomDetector, CustomError};
 use crate::finding::Category;
 use identity::IdentityConfig;
 use rules::RuleSpec;
 use testing::TestCase;
 
 /// What happens to a finding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Nothing, not even counted in the decision header.
@@ -56,6 +57,7 @@ impl DirectionPolicy {
             Category::Credential => self.credential,
             Category::Pii => self.pii,
             Category::Injection => self.injection,
+            Category::Custom(c) => c.action,
         }
     }
 
@@ -122,6 +124,9 @@ pub struct Detectors {
     pub injection_model: bool,
     /// Injection score at or above which a finding is reported.
     pub injection_threshold: f32,
+    /// The policy's own detectors (version 2), scanned and held back like the built-in ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<CustomDetector>,
 }
 
 impl Default for Detectors {
@@ -139,13 +144,14 @@ impl Default for Detectors {
             injection: true,
             injection_model: false,
             injection_threshold: crate::inject::InjectionDetector::DEFAULT_THRESHOLD,
+            custom: Vec::new(),
         }
     }
 }
 
 impl Detectors {
-    pub fn options(&self) -> DetectorOptions {
-        DetectorOptions {
+    pub fn options(&self) -> Result<DetectorOptions, CustomError> {
+        Ok(DetectorOptions {
             credentials: self.credentials,
             email: self.email,
             phone: self.phone,
@@ -154,8 +160,9 @@ impl Detectors {
             iban: self.iban,
             ip_address: self.ip_address,
             decoders: self.decoders,
+            custom: crate::detect::custom::compile(&self.custom)?,
             ..DetectorOptions::default()
-        }
+        })
     }
 }
 
@@ -243,6 +250,8 @@ pub enum PolicyError {
     Identity(#[from] identity::IdentityConfigError),
     #[error(transparent)]
     Rule(#[from] rules::RuleError),
+    #[error(transparent)]
+    Custom(#[from] CustomError),
 }
 
 impl Policy {
@@ -282,11 +291,15 @@ impl Policy {
             if !self.tests.is_empty() {
                 return Err(PolicyError::NeedsVersion2("tests"));
             }
+            if !self.detectors.custom.is_empty() {
+                return Err(PolicyError::NeedsVersion2("custom"));
+            }
         }
         if let Some(identity) = &self.identity {
             identity.validate()?;
         }
         rules::validate_specs(&self.rules)?;
+        crate::detect::custom::compile(&self.detectors.custom)?;
         if self.limits.request_body_bytes == 0 {
             return Err(PolicyError::ZeroLimit("request_body_bytes"));
         }

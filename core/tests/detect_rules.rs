@@ -616,6 +616,7 @@ fn families_honour_their_options() {
         ip_address: false,
         decoders: false,
         decode_depth: 0,
+        custom: Vec::new(),
     })
     .expect("builds");
     assert!(findings(&none, text).is_empty());

@@ -89,6 +89,7 @@ fn nothing_enabled_holds_nothing() {
         ip_address: false,
         decoders: false,
         decode_depth: 0,
+        custom: Vec::new(),
     })
     .expect("builds");
     for t in ["key is AKIA", "call +1 415", "user@exa"] {

@@ -35,7 +35,10 @@ fn benign_text(path: Option<&str>) -> String {
 fn main() {
     let path = std::env::args().nth(1);
     let text = benign_text(path.as_deref());
-    let options = Policy::default().detectors.options();
+    let options = Policy::default()
+        .detectors
+        .options()
+        .expect("the default detectors compile");
     let scanner = match Scanner::new(&options) {
         Ok(scanner) => scanner,
         Err(err) => {

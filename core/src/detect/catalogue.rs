@@ -27,6 +27,12 @@ pub enum Trigger {
     Token(&'static [&'static str]),
     Assignment(&'static [&'static str]),
     Anywhere(&'static [&'static str]),
+    /// A policy's custom detector: an ASCII case-insensitive keyword anywhere in the text, then
+    /// the regex over the whole text.
+    Keywords(&'static [&'static str]),
+    /// A policy's custom detector without keywords: the regex (with its own literal
+    /// prefilter) over the whole text.
+    Always,
 }
 
 /// Issuer-defined validation run on the secret after the regex matched.
@@ -41,6 +47,10 @@ pub enum Check {
     Bech32,
     /// A PEM block whose body holds real base64, not `...`.
     PemBody,
+    /// The Luhn check digit over the value's digits (card numbers, IMEIs, many account ids).
+    Luhn,
+    /// ISO 7064 mod-97 over the value's letters and digits, as IBANs use it.
+    Mod97,
 }
 
 impl Check {
@@ -50,7 +60,7 @@ impl Check {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rule {
     pub id: &'static str,
     pub category: Category,

@@ -8,6 +8,7 @@
 //! `%` and `\` for escapes — and regexes only inside what a gate selected.
 
 pub mod catalogue;
+pub mod custom;
 pub(crate) mod decode;
 mod gate;
 mod pii;
@@ -24,8 +25,19 @@ pub use catalogue::{Check, RULES, Rule, Trigger};
 
 use crate::finding::{Category, Encoding, Finding};
 
+/// Rule ids the scanner and the injection detector report outside the catalogue.
+pub const BUILTIN_IDS: &[&str] = &[
+    "email",
+    "phone",
+    "credit-card",
+    "us-ssn",
+    "iban",
+    "ip-address",
+    "prompt-injection",
+];
+
 /// Which detector families are enabled. Built from the policy.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DetectorOptions {
     pub credentials: bool,
     pub email: bool,
@@ -38,6 +50,9 @@ pub struct DetectorOptions {
     pub decoders: bool,
     /// How many nested encodings to peel (base64 of hex of ...).
     pub decode_depth: u8,
+    /// The policy's own detectors (`detectors.custom`), compiled by [`custom::compile`]. They
+    /// run whatever `credentials` says.
+    pub custom: Vec<Rule>,
 }
 
 impl Default for DetectorOptions {
@@ -52,6 +67,7 @@ impl Default for DetectorOptions {
             ip_address: false,
             decoders: true,
             decode_depth: 2,
+            custom: Vec::new(),
         }
     }
 }
@@ -96,7 +112,7 @@ impl Hit {
 
 #[derive(Debug)]
 struct CompiledRule {
-    rule: &'static Rule,
+    rule: Rule,
     regex: meta::Regex,
 }
 
@@ -121,6 +137,10 @@ pub struct Scanner {
     token_gate: Option<Gate>,
     assignment_gate: Option<Gate>,
     anywhere_gate: Option<Gate>,
+    /// Custom rules with keywords: any keyword anywhere runs the rule over the whole text.
+    keyword_gate: Option<Gate>,
+    /// Custom rules without keywords, run over every text.
+    always: Vec<usize>,
     viability: viable::Viability,
 }
 
@@ -142,7 +162,9 @@ pub(crate) fn rule_pattern(rule: &Rule) -> String {
                 rule.pattern
             )
         }
-        Trigger::Token(_) | Trigger::Anywhere(_) => rule.pattern.to_string(),
+        Trigger::Token(_) | Trigger::Anywhere(_) | Trigger::Keywords(_) | Trigger::Always => {
+            rule.pattern.to_string()
+        }
     }
 }
 
@@ -195,8 +217,12 @@ impl Scanner {
         if options.credentials {
             for rule in RULES {
                 let regex = compile(rule.id, &rule_pattern(rule))?;
-                rules.push(CompiledRule { rule, regex });
+                rules.push(CompiledRule { rule: *rule, regex });
             }
+        }
+        for rule in &options.custom {
+            let regex = compile(rule.id, &rule_pattern(rule))?;
+            rules.push(CompiledRule { rule: *rule, regex });
         }
         let token_gate = build_gate(
             &rules,
@@ -222,6 +248,21 @@ impl Scanner {
             },
             false,
         )?;
+        let keyword_gate = build_gate(
+            &rules,
+            |t| match t {
+                Trigger::Keywords(l) => Some(*l),
+                _ => None,
+            },
+            true,
+        )?;
+        let always = (0..rules.len())
+            .filter(|&i| {
+                rules
+                    .get(i)
+                    .is_some_and(|r| r.rule.trigger == Trigger::Always)
+            })
+            .collect();
         let viability = viable::Viability::new(options)?;
         Ok(Scanner {
             options: options.clone(),
@@ -229,6 +270,8 @@ impl Scanner {
             token_gate,
             assignment_gate,
             anywhere_gate,
+            keyword_gate,
+            always,
             viability,
         })
     }
@@ -315,6 +358,7 @@ impl Scanner {
             self.scan_assignments(text, hits);
             self.scan_anywhere(text, hits);
         }
+        self.scan_custom(text, hits);
         if self.options.email {
             pii::find_emails(bytes, &mut |h| hits.push(h));
         }
@@ -426,6 +470,27 @@ impl Scanner {
         }
     }
 
+    /// Custom rules: each one whose keyword occurs (or that has none) over the whole text.
+    fn scan_custom(&self, text: &str, hits: &mut Vec<Hit>) {
+        for &r in &self.always {
+            self.run_rule(r, text, 0, text.len(), false, hits);
+        }
+        let Some(gate) = &self.keyword_gate else {
+            return;
+        };
+        let mut triggered: Vec<usize> = Vec::new();
+        for m in gate.ac.find_overlapping_iter(text.as_bytes()) {
+            for &r in gate.rules.get(m.pattern().as_usize()).into_iter().flatten() {
+                if !triggered.contains(&r) {
+                    triggered.push(r);
+                }
+            }
+        }
+        for r in triggered {
+            self.run_rule(r, text, 0, text.len(), false, hits);
+        }
+    }
+
     /// Runs rule `r` over `text[start..end]`, validating each match.
     fn run_rule(
         &self,
@@ -439,7 +504,7 @@ impl Scanner {
         let Some(compiled) = self.rules.get(r) else {
             return;
         };
-        let rule = compiled.rule;
+        let rule = &compiled.rule;
         let mut input = Input::new(text.as_bytes()).span(start..end.min(text.len()));
         if anchored {
             input = input.anchored(Anchored::Yes);
@@ -483,11 +548,25 @@ fn accept(rule: &Rule, value: &str) -> Option<bool> {
         // The format alone is specific enough; the checksum raises confidence only.
         Check::Bech32 => validate::bech32(value),
         Check::PemBody => validate::pem_body(value).then_some(true)?,
+        Check::Luhn => validate::luhn(value).then_some(true)?,
+        Check::Mod97 => {
+            let compact: Vec<u8> = value
+                .bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|b| b.to_ascii_uppercase())
+                .collect();
+            validate::iban_mod97(&compact).then_some(true)?
+        }
     };
     if rule.min_entropy > 0.0 && validate::shannon_entropy(value.as_bytes()) < rule.min_entropy {
         return None;
     }
-    if !(rule.check.is_checksum() && passed) && validate::is_placeholder(value) {
+    // Placeholders (`xxxx`, `EXAMPLE`) are a credential notion: a custom id such as
+    // `CUST-00000000` is what the organisation said it is.
+    if rule.category == Category::Credential
+        && !(rule.check.is_checksum() && passed)
+        && validate::is_placeholder(value)
+    {
         return None;
     }
     if rule.generic {

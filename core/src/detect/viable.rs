@@ -165,6 +165,9 @@ pub struct Viability {
     /// Bytes some `prefix` pattern can start with.
     prefix_starts: [bool; 256],
     token_tail: bool,
+    /// A custom pattern may start with any word (its literal prefixes are unbounded, as in
+    /// `[a-z]+\.corp\.example`): every trailing plain word is walked through `whole`.
+    any_word: bool,
     decoders: bool,
     pem: bool,
 }
@@ -205,29 +208,38 @@ impl Viability {
         }
         let mut openers: Vec<&'static str> = Vec::new();
         let mut keywords: Vec<&'static str> = Vec::new();
-        if options.credentials {
-            for rule in RULES {
-                // A PEM body admits spaces and letters, so as a DFA (which ignores laziness) it
-                // would stay alive over prose after the closing line: the automaton covers the
-                // header only, and `open_pem` holds an unclosed block.
-                let cut = match rule.check {
-                    Check::PemBody => Cut::Whole(parse(PEM_HEADER, rule.id)?),
-                    _ => cut(rule, parse(&rule_pattern(rule), rule.id)?),
-                };
-                match cut {
-                    Cut::Whole(h) => {
-                        whole.push(h);
-                        match rule.trigger {
-                            Trigger::Token(l) | Trigger::Anywhere(l) => openers.extend(l),
-                            Trigger::Assignment(l) => keywords.extend(l),
+        let mut any_word = false;
+        let builtin = RULES.iter().filter(|_| options.credentials);
+        for rule in builtin.chain(&options.custom) {
+            // A PEM body admits spaces and letters, so as a DFA (which ignores laziness) it
+            // would stay alive over prose after the closing line: the automaton covers the
+            // header only, and `open_pem` holds an unclosed block.
+            let cut = match rule.check {
+                Check::PemBody => Cut::Whole(parse(PEM_HEADER, rule.id)?),
+                _ => cut(rule, parse(&rule_pattern(rule), rule.id)?),
+            };
+            match cut {
+                Cut::Whole(h) => {
+                    if matches!(rule.trigger, Trigger::Always | Trigger::Keywords(_)) {
+                        match literal_prefixes(&h) {
+                            Some(l) => openers.extend(l),
+                            None => any_word = true,
                         }
                     }
-                    Cut::Split(p, r) => {
-                        prefix.push(p);
-                        rest.push(r);
+                    whole.push(h);
+                    match rule.trigger {
+                        Trigger::Token(l) | Trigger::Anywhere(l) => openers.extend(l),
+                        Trigger::Assignment(l) | Trigger::Keywords(l) => keywords.extend(l),
+                        Trigger::Always => {}
                     }
                 }
+                Cut::Split(p, r) => {
+                    prefix.push(p);
+                    rest.push(r);
+                }
             }
+        }
+        if options.credentials {
             openers.extend(SCHEME_OPENERS);
         }
         let whole = Automaton::build(&whole, "viability automaton")?;
@@ -242,7 +254,8 @@ impl Viability {
             rest: Automaton::build(&rest, "viability automaton (spans)")?,
             openers: by_first_byte(&openers, |b| b),
             keywords: by_first_byte(&keywords, |b| b.to_ascii_lowercase()),
-            token_tail: options.credentials || options.decoders,
+            token_tail: options.credentials || options.decoders || !options.custom.is_empty(),
+            any_word,
             decoders: options.decoders,
             pem: options.credentials,
         })
@@ -333,7 +346,7 @@ impl Viability {
                 // The letter-only PII grammars are part of `whole`, so a plain word they keep
                 // alive needs no further walk.
                 let alive = match bytes.get(q..) {
-                    Some(word) if is_plain_word(word) => {
+                    Some(word) if is_plain_word(word) && !self.any_word => {
                         self.word_alive(bytes, q)
                             || (self.names_a_trigger(word)
                                 && walk(dfa, cache, bytes, q, Anchored::Yes).unwrap_or(true))
@@ -568,6 +581,27 @@ fn holds_group(h: &Hir, group: u32) -> bool {
         HirKind::Repetition(r) => holds_group(&r.sub, group),
         _ => false,
     }
+}
+
+/// The literal prefixes of a custom pattern, so a trailing plain word that may begin one
+/// (`acme` of `acme-build-7`) is held like a catalogue opener; its keywords need not be where
+/// the match starts. `None` when the prefixes are unbounded (a class or an empty prefix first):
+/// then any word may begin a match. Interned: the keyword table is `'static` like the
+/// catalogue's.
+fn literal_prefixes(hir: &Hir) -> Option<Vec<&'static str>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+    let literals = seq.literals()?;
+    if literals.iter().any(|l| l.as_bytes().is_empty()) {
+        return None;
+    }
+    Some(
+        literals
+            .iter()
+            .filter_map(|l| std::str::from_utf8(l.as_bytes()).ok())
+            .map(super::custom::intern_str)
+            .collect(),
+    )
 }
 
 /// Bytes a pattern of `automaton` can start with, after a non-word, a word or a line-break

@@ -46,6 +46,7 @@ pub fn diagnose(text: &str, error: &PolicyError) -> Diagnostic {
         PolicyError::NeedsVersion2(key) => at(find_key(text, key, 0, 0), error.to_string()),
         PolicyError::Identity(_) => at(find_key(text, "identity", 0, 0), error.to_string()),
         PolicyError::Rule(e) => at(locate_rule(text, e), error.to_string()),
+        PolicyError::Custom(e) => at(locate_custom(text, e), error.to_string()),
     }
 }
 
@@ -53,6 +54,24 @@ fn locate_rule(text: &str, e: &RuleError) -> Option<(usize, usize)> {
     let rules_at = find_key_offset(text, "rules", 0, 0)?;
     let key = if e.in_when() { "when" } else { "id" };
     find_key(text, key, e.index, rules_at).or_else(|| Some(line_col(text, rules_at)))
+}
+
+fn locate_custom(text: &str, e: &crate::detect::custom::CustomError) -> Option<(usize, usize)> {
+    let custom_at = find_key_offset(text, "custom", 0, 0)?;
+    let entry = find_key_offset(text, "id", e.index(), custom_at);
+    entry
+        .and_then(|at| {
+            // The key at fault in this entry, or the entry itself; `id` may follow the key.
+            let next = find_key_offset(text, "id", e.index() + 1, custom_at).unwrap_or(text.len());
+            let line_start = text
+                .get(..at)
+                .and_then(|t| t.rfind(['\n', '{']))
+                .unwrap_or(0);
+            find_key_offset(text, e.key(), 0, line_start).filter(|&k| k < next)
+        })
+        .or(entry)
+        .or(Some(custom_at))
+        .map(|o| line_col(text, o))
 }
 
 /// Removes the parser's own " at line N column M" (the position is reported in front).
