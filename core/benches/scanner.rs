@@ -5,6 +5,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sluice_core::detect::custom::{CustomDetector, Validator};
 use sluice_core::{DetectorOptions, Scanner};
 
 fn corpus_file(name: &str) -> Option<String> {
@@ -218,5 +219,102 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Ten detectors such as an organisation adds: project codes, ticket ids, customer ids (with
+/// and without keywords), internal hosts, and one whose start is a class.
+fn custom_options() -> DetectorOptions {
+    let spec = |id: &str, category: &str, pattern: &str, keywords: &[&str]| CustomDetector {
+        id: id.into(),
+        category: category.into(),
+        pattern: pattern.into(),
+        keywords: keywords.iter().map(|k| k.to_string()).collect(),
+        validator: Validator::None,
+        min_entropy: 0.0,
+        action: None,
+    };
+    let specs = [
+        spec("project-code", "confidential", r"\bPRJ-[0-9]{5}\b", &[]),
+        spec("ticket", "confidential", r"\bSEC-[0-9]{4,6}\b", &[]),
+        spec(
+            "customer-id",
+            "pii",
+            r"customer[ _-]?id[ =:]+(C[0-9]{8})\b",
+            &["customer"],
+        ),
+        spec(
+            "contract",
+            "confidential",
+            r"\bCTR/[0-9]{4}/[0-9]{3}\b",
+            &["ctr/"],
+        ),
+        spec("employee-id", "pii", r"\bE[0-9]{7}\b", &[]),
+        spec(
+            "acme-build",
+            "internal",
+            r"\bacme-build-[0-9]+\b",
+            &["acme-build"],
+        ),
+        spec(
+            "vault-path",
+            "confidential",
+            r"\bsecret/data/[a-z0-9/_-]+",
+            &["secret/data/"],
+        ),
+        spec(
+            "codename",
+            "confidential",
+            r"(?i)\bproject (?:falcon|osprey|kestrel)\b",
+            &["project"],
+        ),
+        spec(
+            "deal-id",
+            "confidential",
+            r"\bDEAL-[A-Z]{2}-[0-9]{6}\b",
+            &[],
+        ),
+        spec(
+            "internal-host",
+            "confidential",
+            r"\b[a-z0-9-]+\.corp\.example\.net\b",
+            &["corp.example.net"],
+        ),
+    ];
+    DetectorOptions {
+        custom: sluice_core::detect::custom::compile(&specs).expect("custom detectors compile"),
+        ..DetectorOptions::default()
+    }
+}
+
+/// The cost of ten custom detectors, against the built-in scanner in the same run.
+fn bench_custom(c: &mut Criterion) {
+    let builtin = Scanner::new(&DetectorOptions::default()).expect("scanner builds");
+    let custom = Scanner::new(&custom_options()).expect("scanner with custom detectors builds");
+    let generated = generated_prose();
+    let mut group = c.benchmark_group("scan_custom");
+    group.throughput(Throughput::Bytes(generated.len() as u64));
+    for (name, scanner) in [("builtin", &builtin), ("builtin_plus_10_custom", &custom)] {
+        group.bench_function(format!("generated_prose_1mb/{name}"), |b| {
+            let mut out = Vec::new();
+            b.iter(|| {
+                out.clear();
+                scanner.scan(black_box(&generated), &mut out);
+                black_box(out.len())
+            })
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("viable_from_custom");
+    let text = format!(
+        "{}{}",
+        "Some earlier context that was already released. ".repeat(4),
+        "The model answered the question about the weath"
+    );
+    for (name, scanner) in [("builtin", &builtin), ("builtin_plus_10_custom", &custom)] {
+        group.bench_function(format!("prose_ending_in_word/{name}"), |b| {
+            b.iter(|| black_box(scanner.viable_from(black_box(&text))))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_custom);
 criterion_main!(benches);

@@ -108,7 +108,8 @@ async fn custom_values_are_masked_both_ways(mode: Mode) {
 async fn a_rule_blocks_on_a_custom_category(mode: Mode) {
     let stack = stack(mode).await;
     let script = stack.mock().register(Script::deltas(&["never"]));
-    let req = chat("external-model", "Summarise PRJ-12345 for me", false).headers([script.header()]);
+    let req =
+        chat("external-model", "Summarise PRJ-12345 for me", false).headers([script.header()]);
     let resp = send(&stack, &req).await;
     assert_eq!(resp.status, 403, "{}", stack.context());
     let v: serde_json::Value = serde_json::from_slice(&resp.body()).expect("OpenAI error JSON");

@@ -46,7 +46,7 @@ const fn config_const() -> GeneralPurposeConfig {
         .with_decode_allow_trailing_bits(true)
 }
 
-fn b64_byte(b: u8) -> bool {
+pub(crate) fn b64_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-')
 }
 

@@ -32,6 +32,7 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind, PatternID};
 use regex_syntax::hir::{Hir, HirKind};
 
+use super::decode::b64_byte;
 use super::gate::{RUN_BYTE, is_word};
 use super::{
     BuildError, Check, DetectorOptions, RULES, Rule, Trigger, pii, rule_pattern, syntax_config,
@@ -754,10 +755,6 @@ fn may_be_encoded(run: &[u8]) -> Option<usize> {
         chunk.len() >= 8 && engine.decode(chunk).is_ok_and(|d| text_prefix(&d))
     });
     decodes.then_some(at)
-}
-
-fn b64_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-')
 }
 
 /// A `%XX` escape, or a `%` / `%X` at the end that may become one.
