@@ -193,6 +193,16 @@ impl Reloader {
     /// one stays and the failure is counted.
     pub fn reload(&mut self, trigger: Trigger) -> Outcome {
         let result = match crate::policy_file::read(&self.path) {
+            // An in-place write truncates first: a blank file is most likely one caught half
+            // written, and loading it would swap in the built-in default policy unasked.
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
+                tracing::warn!(
+                    target: "sluice::policy",
+                    path = %self.path.display(),
+                    "policy file is empty; the running policy stays (write `{{}}` for the built-in default)"
+                );
+                return Outcome::Unchanged;
+            }
             Ok(bytes) => {
                 let sha = sluice_core::audit::sha256_hex(&bytes);
                 if trigger == Trigger::FileChange && self.last_attempt.as_deref() == Some(&sha) {
@@ -503,6 +513,22 @@ mod tests {
         let expected = format!("{}:5:5: ", path.display());
         assert!(err.starts_with(&expected), "{err}");
         drop(reloader);
+    }
+
+    #[test]
+    fn an_empty_file_is_not_the_default_policy() {
+        let (_dir, path, live, mut reloader) = setup(BLOCK_X);
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(reloader.reload(Trigger::FileChange), Outcome::Unchanged);
+        assert_eq!(reloader.reload(Trigger::Signal), Outcome::Unchanged);
+        assert_eq!(id(&live), "a");
+        assert_eq!(
+            (reloader.stats().reloads(), reloader.stats().failures()),
+            (0, 0)
+        );
+        std::fs::write(&path, "{}").unwrap();
+        assert_eq!(reloader.reload(Trigger::FileChange), Outcome::Reloaded);
+        assert_eq!(live.current().policy(), &sluice_core::Policy::default());
     }
 
     #[test]
