@@ -12,6 +12,7 @@ mod grpc;
 mod listen;
 mod policy_cli;
 mod policy_file;
+mod policy_reload;
 mod serve;
 mod service;
 mod session;

@@ -15,6 +15,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::audit_sink::{AuditSink, SinkConfig};
 use crate::grpc::ProcessorService;
 use crate::listen::ListenAddr;
+use crate::policy_reload::{LiveEngine, Reloader};
 use crate::service::{AuditHook, Processor};
 use sluice_core::audit::FingerprintKey;
 use sluice_core::policy::OnAuditError;
@@ -30,9 +31,14 @@ pub struct ServeArgs {
     /// socket is the one `sluice envoy-bootstrap` points Envoy at by default.
     #[arg(long, default_value = crate::listen::DEFAULT_SOCKET)]
     pub listen: ListenAddr,
-    /// Policy document (JSON or YAML). Without it the built-in default policy applies.
+    /// Policy document (JSON or YAML). Without it the built-in default policy applies. The
+    /// file is reloaded when it changes and on SIGHUP; a file that does not load leaves the
+    /// running policy in place (see docs/policy.md, "Hot reload").
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Reload the policy on SIGHUP only, not when its file changes.
+    #[arg(long, requires = "policy")]
+    pub no_policy_watch: bool,
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -94,26 +100,29 @@ pub enum ServeError {
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let (policy, document) = match &args.policy {
+    let fingerprint = match &args.fingerprint_key {
         Some(path) => {
-            let (p, d) = crate::policy_file::load_document(path)
-                .map_err(|e| ServeError::Config(e.to_string()))?;
-            (p, Some(d))
+            let bytes = std::fs::read(path).map_err(|e| {
+                ServeError::Config(format!("reading fingerprint key {}: {e}", path.display()))
+            })?;
+            let key = FingerprintKey::new(&bytes)
+                .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
+            Some(key)
         }
-        None => (Policy::default(), None),
+        None => None,
     };
-    let mut engine = Engine::new(policy).map_err(|e| ServeError::Config(format!("policy: {e}")))?;
-    if let Some(document) = document {
-        engine = engine.with_policy_document(&document);
-    }
-    if let Some(path) = &args.fingerprint_key {
-        let bytes = std::fs::read(path).map_err(|e| {
-            ServeError::Config(format!("reading fingerprint key {}: {e}", path.display()))
-        })?;
-        let key = FingerprintKey::new(&bytes)
-            .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
-        engine = engine.with_fingerprint_key(key);
-    }
+    let engine = match &args.policy {
+        Some(path) => crate::policy_reload::load_engine(path, fingerprint.as_ref())
+            .map_err(|e| ServeError::Config(e.to_string()))?,
+        None => {
+            let engine = Engine::new(Policy::default())
+                .map_err(|e| ServeError::Config(format!("policy: {e}")))?;
+            match fingerprint.clone() {
+                Some(key) => engine.with_fingerprint_key(key),
+                None => engine,
+            }
+        }
+    };
     let mut builder = match args.worker_threads {
         1 => tokio::runtime::Builder::new_current_thread(),
         0 => tokio::runtime::Builder::new_multi_thread(),
@@ -128,7 +137,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("sluice-worker")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(args, engine))
+    runtime.block_on(run(args, engine, fingerprint))
 }
 
 fn init_logging(format: LogFormat) {
@@ -151,14 +160,30 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn run(args: ServeArgs, engine: Engine) -> anyhow::Result<()> {
+async fn run(
+    args: ServeArgs,
+    engine: Engine,
+    fingerprint: Option<FingerprintKey>,
+) -> anyhow::Result<()> {
+    // Both are fixed for the life of the process; the reloader refuses a policy that would
+    // need them to change.
     let limits = &engine.policy().limits;
     let max_message = limits
         .request_body_bytes
         .max(limits.response_buffer_bytes)
         .saturating_add(MESSAGE_SLACK_BYTES);
     let allow_on_error = engine.policy().on_audit_error == OnAuditError::Allow;
-    let mut processor = Processor::new(engine);
+    let live = LiveEngine::new(engine);
+    let (reload_task, reload_stats) = match &args.policy {
+        Some(path) => {
+            let reloader = Reloader::new(path.clone(), live.clone(), fingerprint);
+            let stats = reloader.stats();
+            let task = crate::policy_reload::spawn(reloader, !args.no_policy_watch)?;
+            (task, Some(stats))
+        }
+        None => (crate::policy_reload::spawn_without_policy()?, None),
+    };
+    let mut processor = Processor::new(live);
     let mut audit_thread = None;
     if let (Some(path), Some(key_path)) = (&args.audit, &args.audit_key) {
         let key = crate::audit_cli::read_signing_key(key_path)
@@ -181,7 +206,7 @@ async fn run(args: ServeArgs, engine: Engine) -> anyhow::Result<()> {
     let processor = ProcessorService::new(processor, max_message);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
-        .set_serving::<ProcessorService<Processor<Engine>>>()
+        .set_serving::<ProcessorService<Processor<LiveEngine>>>()
         .await;
 
     let router = Server::builder()
@@ -227,7 +252,7 @@ async fn run(args: ServeArgs, engine: Engine) -> anyhow::Result<()> {
         None => {
             tracing::info!("shutting down: no new connections, open streams may finish");
             health
-                .set_not_serving::<ProcessorService<Processor<Engine>>>()
+                .set_not_serving::<ProcessorService<Processor<LiveEngine>>>()
                 .await;
             let _ = stop_tx.send(());
             let grace = Duration::from_millis(args.shutdown_grace_ms);
@@ -244,6 +269,7 @@ async fn run(args: ServeArgs, engine: Engine) -> anyhow::Result<()> {
             }
         }
     };
+    reload_task.abort();
     if let Some(path) = socket_path {
         let _ = std::fs::remove_file(path);
     }
@@ -257,7 +283,16 @@ async fn run(args: ServeArgs, engine: Engine) -> anyhow::Result<()> {
         });
         let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
     }
-    tracing::info!("stopped");
+    match reload_stats {
+        Some(stats) => tracing::info!(
+            policy_reloads = stats.reloads(),
+            policy_reload_failures = stats.failures(),
+            "stopped (policy reloads: {}, failures: {})",
+            stats.reloads(),
+            stats.failures()
+        ),
+        None => tracing::info!("stopped"),
+    }
     outcome
 }
 

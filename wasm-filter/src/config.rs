@@ -1,15 +1,16 @@
 //! Plugin configuration → engine. Kept free of host calls so the rules (what counts as "no
 //! configuration", which errors refuse the plugin) are tested natively.
 
-use sluice_core::policy::PolicyError;
+use sluice_core::policy::document::Diagnostic;
 use sluice_core::{Engine, Policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("plugin configuration is not UTF-8 text")]
     NotUtf8,
-    #[error("invalid policy in plugin configuration: {0}")]
-    Policy(#[from] PolicyError),
+    /// `LINE:COL` within the configuration string, as `sluice policy check` reports it.
+    #[error("invalid policy in plugin configuration at {0}")]
+    Policy(#[from] Diagnostic),
     #[error("policy rejected by the engine: {0}")]
     Engine(#[from] sluice_core::exchange::EngineError),
 }
@@ -30,7 +31,7 @@ pub fn engine_from_configuration(raw: Option<&[u8]>) -> Result<Engine, ConfigErr
     }
     // YAML is accepted too (a `configuration` string written by hand); audit records carry the
     // SHA-256 of exactly these bytes.
-    let policy = Policy::from_text(text)?;
+    let policy = sluice_core::policy::document::check(text)?;
     Ok(Engine::new(policy)?.with_policy_document(text.as_bytes()))
 }
 
@@ -62,6 +63,18 @@ mod tests {
         .expect("valid policy");
         assert_eq!(engine.rules().len(), 1);
         assert_eq!(engine.policy().policy_id.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn errors_point_at_line_and_column() {
+        let raw = b"{\"version\": 2,\n \"rules\": [{\"id\": \"r\", \"when\": \"model ==\", \"action\": \"block\"}]}";
+        let err = engine_from_configuration(Some(raw))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid policy in plugin configuration at 2:"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -35,14 +35,18 @@ impl RootContext for SluiceRoot {
         };
         match engine_from_configuration(raw.as_deref()) {
             Ok(engine) => {
+                // Each configuration update (a new listener or ECDS config) runs this again in
+                // a new plugin; the id and hash tell which policy the update brought.
                 log::info!(
-                    "sluice: policy version {} loaded ({} configuration)",
+                    "sluice: policy version {} loaded ({} configuration): id={}, sha256={}",
                     engine.policy().version,
                     if raw.as_ref().is_some_and(|r| !r.is_empty()) {
                         "plugin"
                     } else {
                         "built-in default"
-                    }
+                    },
+                    engine.policy().policy_id.as_deref().unwrap_or(""),
+                    engine.policy_sha256()
                 );
                 self.engine = Some(engine);
                 true
