@@ -9,6 +9,7 @@ pub mod document;
 pub mod identity;
 pub mod rules;
 pub mod testing;
+pub mod typecheck;
 
 use serde::{Deserialize, Serialize};
 

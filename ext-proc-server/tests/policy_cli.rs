@@ -109,6 +109,79 @@ fn check_reports_file_line_column() {
     }
 }
 
+/// The static check of `when`: each class it refuses, reported at the rule's `when` with a
+/// message naming what is wrong (a typo would otherwise deny every exchange at run time).
+#[test]
+fn check_refuses_type_errors_in_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "unknown field on identity",
+            r#"identity.princpal == "alice""#,
+            "unknown field 'princpal' on identity (known: principal, source, claims)",
+        ),
+        (
+            "unknown field inside a comprehension",
+            r#"findings.exists(f, f.categry == "pii")"#,
+            "unknown field 'categry' on a finding (known: rule, category, direction, count)",
+        ),
+        (
+            "unknown variable inside a comprehension",
+            r#"findings.exists(f, g.count > 1)"#,
+            "unknown variable `g`",
+        ),
+        (
+            "unknown function",
+            r#"model.startswith("gpt")"#,
+            "unknown function 'startswith'",
+        ),
+        (
+            "unknown macro",
+            "findings.any(f, f.count > 1)",
+            "unknown function 'any'",
+        ),
+        (
+            "string compared with int",
+            "model == 1",
+            "`==` compares string or null with int",
+        ),
+        (
+            "double ordered against string",
+            r#"injection.score > "x""#,
+            "cannot order double against string",
+        ),
+        (
+            "int plus string",
+            r#"findings.size() + "a" == "b""#,
+            "`+` cannot combine int and string",
+        ),
+        (
+            "when is not a bool",
+            "model",
+            "`when` gives string or null, not a bool",
+        ),
+    ];
+    for (what, when, message) in cases {
+        let text = GOOD.replace(r#"!(model in ["gpt-4o-mini"])"#, when);
+        assert_ne!(text, GOOD, "{what}: the case did not change the file");
+        let f = write(&dir, "bad.yaml", &text);
+        let o = sluice(&["policy", "check"], &f);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        let err = stderr(&o);
+        let prefix = format!("{}:5:5: rules[0] (approved-models): ", f.display());
+        assert!(err.starts_with(&prefix), "{what}: {err:?} lacks {prefix:?}");
+        assert!(err.contains(message), "{what}: {err}");
+    }
+    // JWT claims are whatever the token carried: no field or type of theirs is refused.
+    let text = GOOD.replace(
+        r#"!(model in ["gpt-4o-mini"])"#,
+        r#"identity.claims.level > 3 && identity.claims.team.startsWith("a")"#,
+    );
+    let f = write(&dir, "claims.yaml", &text);
+    let o = sluice(&["policy", "check"], &f);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
 #[test]
 fn test_passes_and_fails_with_decision_and_rule() {
     let dir = tempfile::tempdir().unwrap();

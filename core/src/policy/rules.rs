@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::Action;
 use super::identity::Identity;
+use super::typecheck::{self, TypeErrorKind};
 use crate::exchange::Direction;
 use crate::finding::Category;
 
@@ -71,6 +72,10 @@ pub enum RuleErrorKind {
     Syntax(String),
     #[error("`when` reads unknown variable `{0}` (rules see {vars})", vars = VARIABLES.join(", "))]
     UnknownVariable(String),
+    /// Refused by the static check (`typecheck`): the message names types and names from
+    /// the expression, and ends with the position within it.
+    #[error("`when`: {0}")]
+    Type(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +92,7 @@ impl RuleError {
     pub fn in_when(&self) -> bool {
         matches!(
             self.kind,
-            RuleErrorKind::Syntax(_) | RuleErrorKind::UnknownVariable(_)
+            RuleErrorKind::Syntax(_) | RuleErrorKind::UnknownVariable(_) | RuleErrorKind::Type(_)
         )
     }
 }
@@ -283,24 +288,6 @@ fn handles_missing_identity(when: &str) -> bool {
     })
 }
 
-/// Names bound by comprehension macros (`list.exists(x, ...)`): the parser reports them among
-/// the variables read, but they are the expression's own, not the activation's.
-fn bound_names(when: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for m in ["exists", "all", "exists_one", "existsOne", "map", "filter"] {
-        let opener = format!(".{m}(");
-        let mut rest = when;
-        while let Some(i) = rest.find(&opener) {
-            rest = &rest[i + opener.len()..];
-            let name = rest.split(',').next().unwrap_or("").trim();
-            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                names.push(name.to_owned());
-            }
-        }
-    }
-    names
-}
-
 impl RuleSet {
     pub fn compile(specs: &[RuleSpec]) -> Result<RuleSet, RuleError> {
         validate_specs(specs)?;
@@ -320,16 +307,13 @@ impl RuleSet {
                     None => e.to_string(),
                 }))
             })?;
+            typecheck::check(&program, &spec.when).map_err(|e| {
+                err(match e.kind {
+                    TypeErrorKind::UnknownVariable(v) => RuleErrorKind::UnknownVariable(v),
+                    TypeErrorKind::Invalid(_) => RuleErrorKind::Type(e.to_string()),
+                })
+            })?;
             let refs = program.references();
-            let mut vars = refs.variables();
-            vars.sort_unstable();
-            let bound = bound_names(&spec.when);
-            if let Some(unknown) = vars
-                .iter()
-                .find(|v| !VARIABLES.contains(v) && !bound.iter().any(|b| b == *v))
-            {
-                return Err(err(RuleErrorKind::UnknownVariable((*unknown).to_owned())));
-            }
             reads_injection |= refs.has_variable("injection");
             let needs_identity = spec.requires_identity.unwrap_or_else(|| {
                 refs.has_variable("identity") && !handles_missing_identity(&spec.when)
@@ -699,11 +683,13 @@ mod tests {
                 ..Default::default()
             },
         );
+        // `dyn()` hides the type from the load-time check (which refuses the plain
+        // forms), so what is left to catch them is the evaluator.
         for when in [
             "identity.claims.nope == 1",
-            r#"request.headers["x-secret"] > 5"#,
-            r#"request.headers["x-secret"] + 1 == 2"#,
-            "model",
+            r#"dyn(request.headers["x-secret"]) > 5"#,
+            r#"dyn(request.headers["x-secret"]) + 1 == 2"#,
+            "dyn(model)",
         ] {
             let rules = RuleSet::compile(&[spec("r", when, Action::Allow)]).unwrap();
             let d = rules.evaluate(&act, Direction::Request, &[], 0.0);
@@ -719,6 +705,24 @@ mod tests {
         assert!(matches!(e.kind, RuleErrorKind::Syntax(_)) && e.in_when());
         let e = RuleSet::compile(&[spec("r", "user == 1", Action::Block)]).unwrap_err();
         assert!(matches!(e.kind, RuleErrorKind::UnknownVariable(ref v) if v == "user"));
+        for when in [
+            r#"request.headers["x-secret"] > 5"#,
+            r#"request.headers["x-secret"] + 1 == 2"#,
+            "model",
+            "identity.princpal == \"a\"",
+        ] {
+            let e = RuleSet::compile(&[spec("r", when, Action::Allow)]).unwrap_err();
+            assert!(
+                matches!(e.kind, RuleErrorKind::Type(_)) && e.in_when(),
+                "{when}"
+            );
+        }
+        let e = RuleSet::compile(&[spec("r", "identity.princpal == \"a\"", Action::Block)])
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rules[0] (r): `when`: unknown field 'princpal' on identity (known: principal, source, claims) (at 1:9)"
+        );
         let e = RuleSet::compile(&[
             spec("r", "true", Action::Block),
             spec("r", "true", Action::Flag),
