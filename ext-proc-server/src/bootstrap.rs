@@ -55,8 +55,9 @@ pub struct BootstrapArgs {
     /// CA bundle that verifies an https upstream's certificate (and a remote JWKS server's).
     #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
     pub ca_file: PathBuf,
+    /// Boxed: these options would make every `sluice` command's arguments as large as these.
     #[command(flatten)]
-    pub identity: IdentityArgs,
+    pub identity: Box<IdentityArgs>,
 }
 
 /// Who the caller is, verified by Envoy before Sluice runs: jwt_authn checks the token and the
