@@ -3,7 +3,7 @@
 //! `serde_json` values and serialised to YAML, so no input ends up unescaped in the output.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -52,10 +52,70 @@ pub struct BootstrapArgs {
     /// ext_proc per-message timeout in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub timeout_ms: u64,
-    /// CA bundle that verifies an https upstream's certificate.
+    /// CA bundle that verifies an https upstream's certificate (and a remote JWKS server's).
     #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
     pub ca_file: PathBuf,
+    /// Boxed: these options would make every `sluice` command's arguments as large as these.
+    #[command(flatten)]
+    pub identity: Box<IdentityArgs>,
 }
+
+/// Who the caller is, verified by Envoy before Sluice runs: jwt_authn checks the token and the
+/// listener's TLS checks the client certificate, so Sluice only reads their results (the
+/// policy's `identity:` section says which of them count).
+#[derive(Args, Debug, Default)]
+pub struct IdentityArgs {
+    /// Issuer (`iss`) the JWTs must carry; turns on Envoy's jwt_authn filter. Needs a JWKS
+    /// source (--jwt-jwks-file or --jwt-jwks-uri).
+    #[arg(long, value_name = "ISS")]
+    pub jwt_issuer: Option<String>,
+    /// An audience (`aud`) the JWTs may carry; repeatable. None: the audience is not checked.
+    #[arg(long = "jwt-audience", value_name = "AUD")]
+    pub jwt_audiences: Vec<String>,
+    /// Local JWKS file with the keys that sign the JWTs.
+    #[arg(long, value_name = "PATH", conflicts_with = "jwt_jwks_uri")]
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// https URL Envoy fetches the JWKS from (its own cluster, certificate checked against
+    /// --ca-file, cached for --jwt-jwks-cache-secs).
+    #[arg(long, value_name = "URL")]
+    pub jwt_jwks_uri: Option<String>,
+    /// How long Envoy keeps a fetched remote JWKS, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub jwt_jwks_cache_secs: u64,
+    /// Let requests without a token through unauthenticated, so policy rules decide what an
+    /// anonymous caller may do. A token that is present but invalid is still refused (401).
+    /// Default: every request needs a valid token.
+    #[arg(long)]
+    pub jwt_optional: bool,
+    /// Key jwt_authn writes the verified payload under (`payload_in_metadata`); must match the
+    /// policy's `identity.jwt.payload_key`.
+    #[arg(long, value_name = "KEY", default_value = "jwt_payload")]
+    pub jwt_payload_key: String,
+    /// Header carrying the bare token, instead of `Authorization: Bearer <token>` (useful when
+    /// Authorization carries the provider's API key).
+    #[arg(long, value_name = "NAME")]
+    pub jwt_header: Option<String>,
+    /// Certificate chain (PEM) of the data-plane listener; turns on downstream TLS.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA bundle (PEM) that client certificates must chain to: clients must present one
+    /// (mutual TLS), and its URI SAN (a SPIFFE id) reaches Sluice.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// Accept only client certificates with a URI SAN under spiffe://DOMAIN/.
+    #[arg(long, value_name = "DOMAIN", requires = "client_ca")]
+    pub spiffe_trust_domain: Option<String>,
+}
+
+/// Cluster name of a remote JWKS server.
+const JWKS_CLUSTER: &str = "sluice_jwks";
+/// jwt_authn's filter name, which is also the dynamic-metadata namespace it writes.
+const JWT_AUTHN: &str = "envoy.filters.http.jwt_authn";
+/// The request attribute that carries the client certificate's URI SAN to ext_proc.
+const PEER_URI_SAN: &str = "connection.uri_san_peer_certificate";
 
 pub fn bootstrap(args: BootstrapArgs) -> anyhow::Result<()> {
     let doc = build(&args)?;
@@ -153,12 +213,28 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
         .request_body_bytes
         .saturating_add(BUFFER_SLACK_BYTES);
 
+    let jwt = jwt_authn(&args.identity, &args.ca_file)?;
+    if let (Some(_), Some(want)) = (&jwt, policy.identity.as_ref().and_then(|i| i.jwt.as_ref()))
+        && want.payload_key != args.identity.jwt_payload_key
+    {
+        bail!(
+            "the policy reads JWT claims from identity.jwt.payload_key {:?} but jwt_authn writes them under --jwt-payload-key {:?}",
+            want.payload_key,
+            args.identity.jwt_payload_key
+        );
+    }
+    let downstream_tls = downstream_tls(&args.identity)?;
+
     let sluice_filter = match args.mode {
         Mode::ExtProc => {
             if args.wasm.is_some() {
                 bail!("--wasm applies to --mode wasm only");
             }
-            ext_proc_filter(args.timeout_ms)
+            ext_proc_filter(
+                args.timeout_ms,
+                jwt.is_some(),
+                args.identity.client_ca.is_some(),
+            )
         }
         Mode::Wasm => {
             if args.sluice.is_some() {
@@ -176,7 +252,7 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
         route.insert("host_rewrite_literal".into(), json!(upstream.authority));
     }
 
-    let hcm = json!({
+    let mut hcm = json!({
         "name": "envoy.filters.network.http_connection_manager",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -193,19 +269,30 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
                     "routes": [{ "match": { "prefix": "/" }, "route": route }]
                 }]
             },
-            "http_filters": [
-                sluice_filter,
-                {
-                    "name": "envoy.filters.http.router",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                    }
-                }
-            ]
+            "http_filters": []
         }
     });
+    if let Some(filters) = hcm
+        .pointer_mut("/typed_config/http_filters")
+        .and_then(Value::as_array_mut)
+    {
+        // jwt_authn first: its verified claims are in the metadata when Sluice runs.
+        if let Some((filter, _)) = &jwt {
+            filters.push(filter.clone());
+        }
+        filters.push(sluice_filter);
+        filters.push(json!({
+            "name": "envoy.filters.http.router",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+            }
+        }));
+    }
 
     let mut clusters = vec![upstream_cluster(&upstream, args, buffer_limit)];
+    if let Some((_, Some(jwks))) = jwt {
+        clusters.push(jwks);
+    }
     if args.mode == Mode::ExtProc {
         let sluice = args
             .sluice
@@ -221,14 +308,237 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
                 "name": "sluice_ingress",
                 "address": tcp_only(&args.listen, "--listen")?,
                 "per_connection_buffer_limit_bytes": buffer_limit,
-                "filter_chains": [{ "filters": [hcm] }]
+                "filter_chains": [filter_chain(hcm, downstream_tls)]
             }],
             "clusters": clusters
         }
     }))
 }
 
-fn ext_proc_filter(timeout_ms: u64) -> Value {
+fn filter_chain(hcm: Value, tls: Option<Value>) -> Value {
+    let mut chain = json!({ "filters": [hcm] });
+    if let (Some(tls), Some(fields)) = (tls, chain.as_object_mut()) {
+        fields.insert("transport_socket".into(), tls);
+    }
+    chain
+}
+
+/// The jwt_authn filter and, for a remote JWKS, the cluster it is fetched through. `None` when
+/// no `--jwt-*` option is given.
+fn jwt_authn(id: &IdentityArgs, ca_file: &Path) -> anyhow::Result<Option<(Value, Option<Value>)>> {
+    let configured = id.jwt_issuer.is_some()
+        || !id.jwt_audiences.is_empty()
+        || id.jwt_jwks_file.is_some()
+        || id.jwt_jwks_uri.is_some()
+        || id.jwt_optional
+        || id.jwt_header.is_some()
+        || id.jwt_payload_key != "jwt_payload";
+    if !configured {
+        return Ok(None);
+    }
+    let Some(issuer) = id.jwt_issuer.as_deref().filter(|i| !i.is_empty()) else {
+        bail!("the --jwt-* options need --jwt-issuer ISS: the issuer every token must carry");
+    };
+    if id.jwt_payload_key.is_empty() {
+        bail!("--jwt-payload-key must not be empty");
+    }
+    if id.jwt_audiences.iter().any(String::is_empty) {
+        bail!("--jwt-audience must not be empty");
+    }
+    let (jwks_key, jwks, cluster) = match (&id.jwt_jwks_file, &id.jwt_jwks_uri) {
+        (Some(file), None) => (
+            "local_jwks",
+            json!({ "filename": file.display().to_string() }),
+            None,
+        ),
+        (None, Some(uri)) => {
+            let server = parse_jwks_uri(uri)?;
+            let cluster = jwks_cluster(&server, ca_file);
+            (
+                "remote_jwks",
+                json!({
+                    "http_uri": { "uri": uri, "cluster": JWKS_CLUSTER, "timeout": "5s" },
+                    "cache_duration": format!("{}s", id.jwt_jwks_cache_secs.max(1)),
+                    // Fetched when the listener starts, not by the first request.
+                    "async_fetch": {}
+                }),
+                Some(cluster),
+            )
+        }
+        (None, None) => bail!(
+            "--jwt-issuer needs a JWKS source: --jwt-jwks-file PATH (local) or --jwt-jwks-uri URL (remote)"
+        ),
+        (Some(_), Some(_)) => {
+            bail!("--jwt-jwks-file and --jwt-jwks-uri are alternatives; give one")
+        }
+    };
+    let mut provider = json!({
+        "issuer": issuer,
+        "payload_in_metadata": id.jwt_payload_key,
+    });
+    if let Some(p) = provider.as_object_mut() {
+        p.insert(jwks_key.into(), jwks);
+        if !id.jwt_audiences.is_empty() {
+            p.insert("audiences".into(), json!(id.jwt_audiences));
+        }
+        if let Some(header) = &id.jwt_header {
+            let name = header.to_ascii_lowercase();
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() || name.starts_with(':') {
+                bail!("--jwt-header {header:?} is not a header name");
+            }
+            p.insert("from_headers".into(), json!([{ "name": name }]));
+        }
+    }
+    let requirement = if id.jwt_optional {
+        json!({ "requires_any": { "requirements": [
+            { "provider_name": "sluice" },
+            { "allow_missing": {} }
+        ]}})
+    } else {
+        json!({ "provider_name": "sluice" })
+    };
+    let filter = json!({
+        "name": JWT_AUTHN,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": { "sluice": provider },
+            "rules": [{ "match": { "prefix": "/" }, "requires": requirement }]
+        }
+    });
+    Ok(Some((filter, cluster)))
+}
+
+fn parse_jwks_uri(url: &str) -> anyhow::Result<Upstream> {
+    let uri: http::Uri = url
+        .parse()
+        .with_context(|| format!("--jwt-jwks-uri {url:?} is not a URL"))?;
+    if uri.scheme_str() != Some("https") {
+        bail!("--jwt-jwks-uri must be an https:// URL: the keys decide who a caller is");
+    }
+    let Some(authority) = uri.authority() else {
+        bail!("--jwt-jwks-uri {url:?} has no host");
+    };
+    if authority.as_str().contains('@') {
+        bail!("--jwt-jwks-uri must not carry credentials");
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    if host.is_empty() {
+        bail!("--jwt-jwks-uri {url:?} has no host");
+    }
+    Ok(Upstream {
+        tls: true,
+        port: authority.port_u16().unwrap_or(443),
+        host,
+        authority: authority.as_str().to_owned(),
+    })
+}
+
+fn jwks_cluster(server: &Upstream, ca_file: &Path) -> Value {
+    let is_ip = server.host.parse::<IpAddr>().is_ok();
+    let mut cluster = json!({
+        "name": JWKS_CLUSTER,
+        "type": if is_ip { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "5s",
+        "load_assignment": {
+            "cluster_name": JWKS_CLUSTER,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
+                "socket_address": { "address": server.host, "port_value": server.port }
+            }}}]}]
+        },
+        "transport_socket": upstream_tls(server, ca_file)
+    });
+    if !is_ip && let Some(fields) = cluster.as_object_mut() {
+        fields.insert("dns_lookup_family".into(), json!("V4_PREFERRED"));
+    }
+    cluster
+}
+
+/// The listener's TLS context, when --tls-cert is given; with --client-ca a client
+/// certificate is required and checked.
+fn downstream_tls(id: &IdentityArgs) -> anyhow::Result<Option<Value>> {
+    let (Some(cert), Some(key)) = (&id.tls_cert, &id.tls_key) else {
+        if id.tls_cert.is_some() || id.tls_key.is_some() || id.client_ca.is_some() {
+            bail!("downstream TLS needs both --tls-cert PATH and --tls-key PATH");
+        }
+        return Ok(None);
+    };
+    let mut common = json!({
+        // HTTP/2 over TLS is negotiated by ALPN; the connection manager's AUTO codec follows.
+        "alpn_protocols": ["h2", "http/1.1"],
+        "tls_certificates": [{
+            "certificate_chain": { "filename": cert.display().to_string() },
+            "private_key": { "filename": key.display().to_string() }
+        }]
+    });
+    let mut context = json!({
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+    });
+    if let Some(ca) = &id.client_ca {
+        let mut validation = json!({ "trusted_ca": { "filename": ca.display().to_string() } });
+        if let Some(domain) = &id.spiffe_trust_domain {
+            let domain = domain.trim_start_matches("spiffe://").trim_end_matches('/');
+            if domain.is_empty()
+                || !domain
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
+            {
+                bail!(
+                    "--spiffe-trust-domain {:?} is not a trust domain (lower-case letters, digits, '-', '.', '_')",
+                    id.spiffe_trust_domain.as_deref().unwrap_or_default()
+                );
+            }
+            if let Some(v) = validation.as_object_mut() {
+                v.insert(
+                    "match_typed_subject_alt_names".into(),
+                    json!([{
+                        "san_type": "URI",
+                        "matcher": { "prefix": format!("spiffe://{domain}/") }
+                    }]),
+                );
+            }
+        }
+        if let Some(c) = common.as_object_mut() {
+            c.insert("validation_context".into(), validation);
+        }
+        if let Some(c) = context.as_object_mut() {
+            c.insert("require_client_certificate".into(), json!(true));
+        }
+    }
+    if let Some(c) = context.as_object_mut() {
+        c.insert("common_tls_context".into(), common);
+    }
+    Ok(Some(json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": context
+    })))
+}
+
+/// `forward_jwt`: jwt_authn's namespace is sent in each message's `metadata_context`;
+/// `peer_attribute`: the client certificate's URI SAN in the request attributes.
+fn ext_proc_filter(timeout_ms: u64, forward_jwt: bool, peer_attribute: bool) -> Value {
+    let mut filter = ext_proc_base(timeout_ms);
+    if let Some(config) = filter
+        .pointer_mut("/typed_config")
+        .and_then(Value::as_object_mut)
+    {
+        if forward_jwt {
+            config.insert(
+                "metadata_options".into(),
+                json!({ "forwarding_namespaces": { "untyped": [JWT_AUTHN] } }),
+            );
+        }
+        if peer_attribute {
+            config.insert("request_attributes".into(), json!([PEER_URI_SAN]));
+        }
+    }
+    filter
+}
+
+fn ext_proc_base(timeout_ms: u64) -> Value {
     json!({
         "name": "envoy.filters.http.ext_proc",
         "typed_config": {
@@ -300,38 +610,46 @@ fn upstream_cluster(upstream: &Upstream, args: &BootstrapArgs, buffer_limit: usi
         fields.insert("dns_lookup_family".into(), json!("V4_PREFERRED"));
     }
     if upstream.tls {
-        let mut tls = json!({
-            "common_tls_context": {
-                "validation_context": {
-                    "trusted_ca": { "filename": args.ca_file.display().to_string() }
-                }
-            }
-        });
-        if !is_ip {
-            if let Some(t) = tls.as_object_mut() {
-                t.insert("sni".into(), json!(upstream.host));
-            }
-            if let Some(v) = tls.pointer_mut("/common_tls_context/validation_context")
-                && let Some(v) = v.as_object_mut()
-            {
-                v.insert(
-                    "match_typed_subject_alt_names".into(),
-                    json!([{ "san_type": "DNS", "matcher": { "exact": upstream.host } }]),
-                );
-            }
-        }
-        if let Some(t) = tls.as_object_mut() {
-            t.insert(
-                "@type".into(),
-                json!("type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"),
-            );
-        }
         fields.insert(
             "transport_socket".into(),
-            json!({ "name": "envoy.transport_sockets.tls", "typed_config": tls }),
+            upstream_tls(upstream, &args.ca_file),
         );
     }
     cluster
+}
+
+/// TLS to an upstream: SNI and a certificate checked against `ca_file` for the host name.
+fn upstream_tls(upstream: &Upstream, ca_file: &Path) -> Value {
+    let is_ip = upstream.host.parse::<IpAddr>().is_ok();
+    let mut tls = json!({
+        "common_tls_context": {
+            "validation_context": {
+                "trusted_ca": { "filename": ca_file.display().to_string() }
+            }
+        }
+    });
+    if !is_ip {
+        if let Some(t) = tls.as_object_mut() {
+            t.insert("sni".into(), json!(upstream.host));
+        }
+        if let Some(v) = tls.pointer_mut("/common_tls_context/validation_context")
+            && let Some(v) = v.as_object_mut()
+        {
+            v.insert(
+                "match_typed_subject_alt_names".into(),
+                json!([{ "san_type": "DNS", "matcher": { "exact": upstream.host } }]),
+            );
+        }
+    }
+    if let Some(t) = tls.as_object_mut() {
+        t.insert(
+            "@type".into(),
+            json!(
+                "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+            ),
+        );
+    }
+    json!({ "name": "envoy.transport_sockets.tls", "typed_config": tls })
 }
 
 fn sluice_cluster(addr: &ListenAddr) -> Value {

@@ -98,6 +98,11 @@ pub struct Session<S: ExchangeSource> {
     ttfb: Option<Duration>,
     /// Time spent handling this stream's messages.
     processing: Duration,
+    /// The response came without any request message: an earlier filter answered the request
+    /// itself (jwt_authn's 401 for a token that does not verify, rbac's 403). Nothing went
+    /// upstream and the reply is Envoy's own, so it passes as it is, unrewritten by rules
+    /// that would only see an anonymous, empty exchange.
+    envoy_reply: bool,
 }
 
 impl<S: ExchangeSource> Session<S> {
@@ -114,6 +119,7 @@ impl<S: ExchangeSource> Session<S> {
             started: None,
             ttfb: None,
             processing: Duration::ZERO,
+            envoy_reply: false,
         }
     }
 
@@ -295,6 +301,12 @@ impl<S: ExchangeSource> Session<S> {
     fn on_response_headers(&mut self, h: pb::HttpHeaders) -> pb::ProcessingResponse {
         let headers = header_list(h.headers.as_ref());
         self.response_ended = h.end_of_stream;
+        if self.exchange.is_none() {
+            self.envoy_reply = true;
+            self.response_started = true;
+            tracing::debug!("response to a request answered before sluice; passed as is");
+            return wrap(Response::ResponseHeaders(pb::HeadersResponse::default()));
+        }
         let ex = self.exchange_or_default();
         let mutation = match ex.response_headers(&headers) {
             HeadersOutcome::Continue(m) => m,
@@ -319,6 +331,9 @@ impl<S: ExchangeSource> Session<S> {
             return repeated_end(&b).map(|r| wrap(Response::ResponseBody(r)));
         }
         self.response_ended = b.end_of_stream;
+        if self.envoy_reply {
+            return Ok(wrap(Response::ResponseBody(pb::BodyResponse::default())));
+        }
         let outcome = self
             .exchange_or_default()
             .response_body(&b.body, b.end_of_stream);
@@ -913,6 +928,33 @@ mod tests {
         let refusal = session.handle(body_msg(true, b"abc", true));
         let kept = session.audit_failed(refusal.clone()).unwrap().unwrap();
         assert_eq!(kept, refusal.unwrap().unwrap());
+    }
+
+    #[test]
+    fn a_reply_envoy_made_before_sluice_passes_untouched() {
+        let script = Scripted::default();
+        script.0.lock().unwrap().response_headers = Some(HeadersOutcome::Reply(reply()));
+        let mut session = Session::new(script.clone());
+        let r = session
+            .handle(headers_msg(false, &[(":status", "401")], false))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r.response,
+            Some(Response::ResponseHeaders(pb::HeadersResponse::default()))
+        );
+        let r = session
+            .handle(body_msg(false, b"Jwt verification fails", true))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r.response,
+            Some(Response::ResponseBody(pb::BodyResponse::default()))
+        );
+        assert!(session.is_complete());
+        assert!(session.finish().is_some());
+        // The core decided nothing about it: only the audit record was asked for.
+        assert_eq!(script.0.lock().unwrap().calls, vec!["finish"]);
     }
 
     #[test]

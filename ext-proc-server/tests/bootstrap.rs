@@ -375,3 +375,341 @@ fn envoy_accepts_the_istio_ext_proc_filter() {
     let yaml = serde_yaml_ng::to_string(&doc).unwrap();
     validate(&envoy(), "istio-ext-proc.yaml", &yaml);
 }
+
+/// A P-256 key's JWKS and a CA-signed server certificate (with its CA) in `dir`: the files
+/// the identity options name, real enough for Envoy's validate mode to load.
+fn identity_files(dir: &Path) -> [String; 4] {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signing = rcgen::KeyPair::generate().unwrap();
+    let point = signing.public_key_raw();
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "k",
+        "x": b64.encode(&point[1..33]), "y": b64.encode(&point[33..65]),
+    }]});
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let files = [
+        ("jwks.json", jwks.to_string()),
+        ("server.pem", server.pem()),
+        ("server.key", server_key.serialize_pem()),
+        ("ca.pem", ca.pem()),
+    ];
+    files.map(|(name, text)| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    })
+}
+
+const EXT_PROC_BASE: [&str; 8] = [
+    "--mode",
+    "ext-proc",
+    "--listen",
+    "127.0.0.1:10000",
+    "--upstream",
+    "http://127.0.0.1:8080",
+    "--sluice",
+    "127.0.0.1:50051",
+];
+
+fn http_filters(doc: &serde_json::Value) -> Vec<serde_json::Value> {
+    doc.pointer("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn jwt_and_mtls_options_emit_what_envoy_needs_and_envoy_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let [jwks, cert, key, ca] = identity_files(dir.path());
+    let identity = [
+        "--jwt-issuer",
+        "https://issuer.example",
+        "--jwt-audience",
+        "a1",
+        "--jwt-audience",
+        "a2",
+        "--jwt-jwks-file",
+        &jwks,
+        "--jwt-optional",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--client-ca",
+        &ca,
+        "--spiffe-trust-domain",
+        "example.org",
+    ];
+    let yaml = bootstrap(&[&EXT_PROC_BASE[..], &identity].concat());
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+
+    let filters = http_filters(&doc);
+    let names: Vec<&str> = filters.iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "envoy.filters.http.jwt_authn",
+            "envoy.filters.http.ext_proc",
+            "envoy.filters.http.router"
+        ]
+    );
+    let jwt = &filters[0]["typed_config"];
+    let provider = &jwt["providers"]["sluice"];
+    assert_eq!(provider["issuer"], "https://issuer.example");
+    assert_eq!(provider["audiences"], serde_json::json!(["a1", "a2"]));
+    assert_eq!(provider["local_jwks"]["filename"], jwks.as_str());
+    assert_eq!(provider["payload_in_metadata"], "jwt_payload");
+    // Missing tokens pass (rules decide); present ones must verify.
+    assert_eq!(
+        jwt["rules"][0]["requires"]["requires_any"]["requirements"][1],
+        serde_json::json!({"allow_missing": {}})
+    );
+    let ext_proc = &filters[1]["typed_config"];
+    assert_eq!(
+        ext_proc["metadata_options"]["forwarding_namespaces"]["untyped"],
+        serde_json::json!(["envoy.filters.http.jwt_authn"])
+    );
+    assert_eq!(
+        ext_proc["request_attributes"],
+        serde_json::json!(["connection.uri_san_peer_certificate"])
+    );
+    let tls = &doc["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"]["typed_config"];
+    assert_eq!(tls["require_client_certificate"], true);
+    let common = &tls["common_tls_context"];
+    assert_eq!(
+        common["tls_certificates"][0]["certificate_chain"]["filename"],
+        cert.as_str()
+    );
+    assert_eq!(
+        common["validation_context"]["trusted_ca"]["filename"],
+        ca.as_str()
+    );
+    assert_eq!(
+        common["validation_context"]["match_typed_subject_alt_names"],
+        serde_json::json!([{"san_type": "URI", "matcher": {"prefix": "spiffe://example.org/"}}])
+    );
+    validate(&envoy(), "identity.yaml", &yaml);
+
+    // Required tokens by default.
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&bootstrap(
+        &[
+            &EXT_PROC_BASE[..],
+            &["--jwt-issuer", "iss", "--jwt-jwks-file", &jwks],
+        ]
+        .concat(),
+    ))
+    .unwrap();
+    assert_eq!(
+        http_filters(&doc)[0]["typed_config"]["rules"][0]["requires"],
+        serde_json::json!({"provider_name": "sluice"})
+    );
+    // Without --client-ca no attribute is asked for.
+    assert!(http_filters(&doc)[1]["typed_config"]["request_attributes"].is_null());
+}
+
+#[test]
+fn remote_jwks_gets_its_own_tls_cluster() {
+    let yaml = bootstrap(
+        &[
+            &EXT_PROC_BASE[..],
+            &[
+                "--jwt-issuer",
+                "https://login.example.com/",
+                "--jwt-jwks-uri",
+                "https://login.example.com/.well-known/jwks.json",
+                "--jwt-jwks-cache-secs",
+                "120",
+                "--jwt-header",
+                "X-Identity-Token",
+                "--jwt-payload-key",
+                "claims",
+            ],
+        ]
+        .concat(),
+    );
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let provider = &http_filters(&doc)[0]["typed_config"]["providers"]["sluice"];
+    let remote = &provider["remote_jwks"];
+    assert_eq!(
+        remote["http_uri"]["uri"],
+        "https://login.example.com/.well-known/jwks.json"
+    );
+    assert_eq!(remote["http_uri"]["cluster"], "sluice_jwks");
+    assert_eq!(remote["cache_duration"], "120s");
+    assert_eq!(
+        provider["from_headers"],
+        serde_json::json!([{"name": "x-identity-token"}])
+    );
+    assert_eq!(provider["payload_in_metadata"], "claims");
+    let clusters = doc["static_resources"]["clusters"].as_array().unwrap();
+    let jwks = clusters
+        .iter()
+        .find(|c| c["name"] == "sluice_jwks")
+        .unwrap();
+    assert_eq!(jwks["type"], "STRICT_DNS");
+    let socket = &jwks["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        ["socket_address"];
+    assert_eq!(socket["address"], "login.example.com");
+    assert_eq!(socket["port_value"], 443);
+    let tls = &jwks["transport_socket"]["typed_config"];
+    assert_eq!(tls["sni"], "login.example.com");
+    assert_eq!(
+        tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0]["matcher"]
+            ["exact"],
+        "login.example.com"
+    );
+    validate(&envoy(), "remote-jwks.yaml", &yaml);
+}
+
+#[test]
+fn wasm_mode_reads_identity_from_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let [jwks, cert, key, ca] = identity_files(dir.path());
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&bootstrap(&[
+        "--mode",
+        "wasm",
+        "--listen",
+        "127.0.0.1:10000",
+        "--upstream",
+        "http://127.0.0.1:8080",
+        "--wasm",
+        "/x/sluice_wasm.wasm",
+        "--jwt-issuer",
+        "iss",
+        "--jwt-jwks-file",
+        &jwks,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--client-ca",
+        &ca,
+    ]))
+    .unwrap();
+    let filters = http_filters(&doc);
+    assert_eq!(filters[0]["name"], "envoy.filters.http.jwt_authn");
+    assert_eq!(filters[1]["name"], "envoy.filters.http.wasm");
+    // The module reads `metadata` and `connection.uri_san_peer_certificate` itself.
+    assert!(filters[1]["typed_config"]["metadata_options"].is_null());
+    assert!(
+        doc["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"].is_object()
+    );
+}
+
+#[test]
+fn inconsistent_identity_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let [jwks, cert, key, ca] = identity_files(dir.path());
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "version: 2\nidentity:\n  jwt: {payload_key: other}\n",
+    )
+    .unwrap();
+    let policy = policy.display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--jwt-issuer", "iss"], "JWKS source"),
+        (vec!["--jwt-jwks-file", &jwks], "--jwt-issuer"),
+        (vec!["--jwt-optional"], "--jwt-issuer"),
+        (
+            vec![
+                "--jwt-issuer",
+                "iss",
+                "--jwt-jwks-file",
+                &jwks,
+                "--jwt-jwks-uri",
+                "https://x/j",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec!["--jwt-issuer", "iss", "--jwt-jwks-uri", "http://x/jwks"],
+            "https://",
+        ),
+        (
+            vec![
+                "--jwt-issuer",
+                "iss",
+                "--jwt-jwks-file",
+                &jwks,
+                "--jwt-header",
+                "bad header",
+            ],
+            "not a header name",
+        ),
+        (vec!["--tls-cert", &cert], "--tls-key"),
+        (vec!["--client-ca", &ca], "--tls-cert"),
+        (
+            vec![
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--spiffe-trust-domain",
+                "example.org",
+            ],
+            "--client-ca",
+        ),
+        (
+            vec![
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--client-ca",
+                &ca,
+                "--spiffe-trust-domain",
+                "Example.org/x",
+            ],
+            "not a trust domain",
+        ),
+        (
+            vec![
+                "--mode",
+                "wasm",
+                "--wasm",
+                "/x.wasm",
+                "--config",
+                &policy,
+                "--jwt-issuer",
+                "iss",
+                "--jwt-jwks-file",
+                &jwks,
+            ],
+            "payload_key",
+        ),
+    ];
+    for (extra, message) in cases {
+        let mode: &[&str] = if extra.contains(&"wasm") {
+            &[]
+        } else {
+            &["--mode", "ext-proc"]
+        };
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("envoy-bootstrap")
+            .args([
+                "--listen",
+                "127.0.0.1:10000",
+                "--upstream",
+                "http://127.0.0.1:8080",
+            ])
+            .args(mode)
+            .args(&extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{extra:?}");
+        assert!(stderr.contains(message), "{extra:?}: {stderr}");
+    }
+}

@@ -2,6 +2,7 @@
 //! the body over chunk by chunk with arrival times, telling a clean end from a cut stream.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::convert::Infallible;
@@ -154,6 +155,12 @@ pub enum ClientError {
         addr: SocketAddr,
         source: hyper::Error,
     },
+    /// The TLS handshake failed (for instance: the listener refused the client certificate).
+    #[error("TLS handshake with {addr} failed: {source}")]
+    Tls {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("invalid request: {0}")]
     Request(#[from] hyper::http::Error),
     /// No response head arrived: refused, reset, or closed before headers.
@@ -248,10 +255,75 @@ pub async fn open(
     req: &Request,
     head_timeout: Duration,
 ) -> Result<OpenResponse, ClientError> {
+    let stream = connect(addr).await?;
+    open_on(stream, addr, req, head_timeout).await
+}
+
+async fn connect(addr: SocketAddr) -> Result<tokio::net::TcpStream, ClientError> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|source| ClientError::Connect { addr, source })?;
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// How to reach a listener with downstream TLS: the client configuration (roots that verify
+/// Envoy's certificate, and the client certificate for mutual TLS) and the name to verify.
+#[derive(Clone)]
+pub struct Tls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`open`] over TLS (HTTP/1.1 only; the handshake is bounded by `head_timeout`).
+pub async fn open_tls(
+    addr: SocketAddr,
+    req: &Request,
+    head_timeout: Duration,
+    tls: &Tls,
+) -> Result<OpenResponse, ClientError> {
+    let stream = connect(addr).await?;
+    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    let stream = tokio::time::timeout(
+        head_timeout,
+        connector.connect(tls.server_name.clone(), stream),
+    )
+    .await
+    .map_err(|_| ClientError::HeadTimeout(head_timeout))?
+    .map_err(|source| ClientError::Tls { addr, source })?;
+    open_on(stream, addr, req, head_timeout).await
+}
+
+/// Sends `req` over TLS and collects the whole response within `deadline`.
+pub async fn send_tls(
+    addr: SocketAddr,
+    req: &Request,
+    deadline: Duration,
+    tls: &Tls,
+) -> Result<Response, ClientError> {
+    let started = Instant::now();
+    let open = open_tls(addr, req, deadline, tls).await?;
+    let left = deadline.saturating_sub(started.elapsed());
+    Ok(open.collect(left).await)
+}
+
+async fn open_on<S>(
+    stream: S,
+    addr: SocketAddr,
+    req: &Request,
+    head_timeout: Duration,
+) -> Result<OpenResponse, ClientError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let http2 = req.delivery == Delivery::Http2;
     // HTTP/2 carries the authority in the URI (`:authority`), HTTP/1.1 in `host`.
     let uri = if http2 {

@@ -419,6 +419,9 @@ pub struct StackOptions {
     pub wasm_module: Option<PathBuf>,
     /// Extra arguments for `sluice serve` (ext_proc modes).
     pub sluice_args: Vec<String>,
+    /// Extra arguments for `sluice envoy-bootstrap` (identity: jwt_authn, downstream TLS).
+    /// A listener with TLS is reached with [`crate::client::send_tls`], not [`Stack::send`].
+    pub bootstrap_args: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -430,6 +433,7 @@ impl Default for StackOptions {
             patch_bootstrap: None,
             wasm_module: None,
             sluice_args: Vec::new(),
+            bootstrap_args: Vec::new(),
         }
     }
 }
@@ -443,6 +447,7 @@ impl std::fmt::Debug for StackOptions {
             .field("patch_bootstrap", &self.patch_bootstrap.is_some())
             .field("wasm_module", &self.wasm_module)
             .field("sluice_args", &self.sluice_args)
+            .field("bootstrap_args", &self.bootstrap_args)
             .finish()
     }
 }
@@ -569,6 +574,7 @@ impl Stack {
                     if let Some(ms) = options.timeout_ms {
                         cmd.arg("--timeout-ms").arg(ms.to_string());
                     }
+                    cmd.args(&options.bootstrap_args);
                     let out = cmd
                         .output()
                         .map_err(io_err("running sluice envoy-bootstrap"))?;

@@ -17,10 +17,17 @@ pub const DECISION_PROPERTY: &str = "sluice_decision";
 pub struct ProxyHost;
 
 impl ProxyHost {
-    /// What Envoy knows about the caller and route, for the core's audit record. Absent
-    /// properties (plain-text connection, no route name) are simply left out.
-    pub fn exchange_context(&self, request_headers: &[(String, String)]) -> ExchangeContext {
+    /// What Envoy knows about the caller and route, for the core's identity and audit record.
+    /// Absent properties (plain-text connection, no route name, no token) are simply left out.
+    /// `jwt`: the policy reads JWT claims, so jwt_authn's metadata is fetched (one more host
+    /// call, made only when it is used).
+    pub fn exchange_context(
+        &self,
+        request_headers: &[(String, String)],
+        jwt: bool,
+    ) -> ExchangeContext {
         ExchangeContext {
+            jwt_metadata: if jwt { self.jwt_metadata() } else { None },
             identity: self.string_property(&["connection", "uri_san_peer_certificate"]),
             identity_source: None,
             host: None,
@@ -31,6 +38,17 @@ impl ProxyHost {
                 .find(|(name, _)| name == "x-request-id")
                 .map(|(_, value)| value.clone()),
             ..Default::default()
+        }
+    }
+
+    /// jwt_authn's namespace of the dynamic metadata (`payload_in_metadata` → verified
+    /// payload). The whole `metadata` property is read: see [`crate::metadata`] for why.
+    fn jwt_metadata(&self) -> Option<serde_json::Value> {
+        match hostcalls::get_property(vec!["metadata"]) {
+            Ok(Some(bytes)) if !bytes.is_empty() => {
+                crate::metadata::filter_metadata(&bytes, crate::metadata::JWT_AUTHN_NAMESPACE)
+            }
+            _ => None,
         }
     }
 

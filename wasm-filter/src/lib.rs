@@ -7,6 +7,7 @@
 pub mod config;
 pub mod filter;
 pub mod host;
+pub mod metadata;
 mod plugin;
 
 proxy_wasm::main! {{

@@ -81,20 +81,30 @@ impl RootContext for SluiceRoot {
 enum StreamInspector {
     Pending(Engine),
     Active(Box<Exchange>),
+    /// The response came without request headers: an earlier filter answered the request
+    /// itself (jwt_authn's 401, rbac's 403). Nothing went upstream and the reply is Envoy's
+    /// own, so it passes as it is; the exchange only makes the audit record, as in ext_proc.
+    EnvoyReply(Box<Exchange>),
     Unconfigured,
 }
 
 impl Inspector for StreamInspector {
     fn request_headers(&mut self, headers: &[(String, String)]) -> HeadersOutcome {
         if let StreamInspector::Pending(engine) = self {
-            let exchange = engine.exchange(ProxyHost.exchange_context(headers));
+            let jwt = engine
+                .policy()
+                .identity
+                .as_ref()
+                .is_some_and(|i| i.jwt.is_some());
+            let exchange = engine.exchange(ProxyHost.exchange_context(headers, jwt));
             *self = StreamInspector::Active(Box::new(exchange));
         }
         match self {
             StreamInspector::Active(ex) => ex.request_headers(headers),
-            StreamInspector::Pending(_) | StreamInspector::Unconfigured => {
-                HeadersOutcome::Reply(unconfigured_reply())
-            }
+            // Request headers after a response began never happen; refused if they did.
+            StreamInspector::Pending(_)
+            | StreamInspector::EnvoyReply(_)
+            | StreamInspector::Unconfigured => HeadersOutcome::Reply(unconfigured_reply()),
         }
     }
     fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyOutcome {
@@ -104,20 +114,26 @@ impl Inspector for StreamInspector {
         }
     }
     fn response_headers(&mut self, headers: &[(String, String)]) -> HeadersOutcome {
+        if let StreamInspector::Pending(engine) = self {
+            let exchange = engine.exchange(sluice_core::ExchangeContext::default());
+            *self = StreamInspector::EnvoyReply(Box::new(exchange));
+        }
         match self {
             StreamInspector::Active(ex) => ex.response_headers(headers),
+            StreamInspector::EnvoyReply(_) => HeadersOutcome::Continue(Default::default()),
             _ => HeadersOutcome::Reply(unconfigured_reply()),
         }
     }
     fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyOutcome {
         match self {
             StreamInspector::Active(ex) => ex.response_body(chunk, end_of_stream),
+            StreamInspector::EnvoyReply(_) => BodyOutcome::Unchanged,
             _ => BodyOutcome::Reply(unconfigured_reply()),
         }
     }
     fn finish(&mut self) -> AuditRecord {
         match self {
-            StreamInspector::Active(ex) => ex.finish(),
+            StreamInspector::Active(ex) | StreamInspector::EnvoyReply(ex) => ex.finish(),
             _ => AuditRecord {
                 api: None,
                 identity: None,
