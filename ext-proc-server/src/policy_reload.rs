@@ -464,12 +464,10 @@ mod tests {
     #[test]
     fn an_exchange_keeps_the_engine_it_started_with() {
         let (_dir, path, live, mut reloader) = setup(BLOCK_X);
-        let before = live.exchange(ExchangeContext::default());
+        let mut before = live.exchange(ExchangeContext::default());
         std::fs::write(&path, BLOCK_Y).unwrap();
         assert_eq!(reloader.reload(Trigger::FileChange), Outcome::Reloaded);
-        let after = live.exchange(ExchangeContext::default());
-        let mut before = before;
-        let mut after = after;
+        let mut after = live.exchange(ExchangeContext::default());
         assert_eq!(before.finish().policy_id.as_deref(), Some("a"));
         assert_eq!(after.finish().policy_id.as_deref(), Some("b"));
     }
@@ -507,12 +505,11 @@ mod tests {
 
     #[test]
     fn diagnostics_name_file_line_and_column() {
-        let (_dir, path, _live, reloader) = setup(BLOCK_X);
+        let (_dir, path, _live, _reloader) = setup(BLOCK_X);
         std::fs::write(&path, BLOCK_Y.replace("model == \"y\"", "model ==")).unwrap();
         let err = load_engine(&path, None).unwrap_err().to_string();
         let expected = format!("{}:5:5: ", path.display());
         assert!(err.starts_with(&expected), "{err}");
-        drop(reloader);
     }
 
     #[test]
