@@ -136,22 +136,35 @@ struct Upstream {
 }
 
 fn parse_upstream(url: &str) -> anyhow::Result<Upstream> {
-    let uri: http::Uri = url
-        .parse()
-        .with_context(|| format!("--upstream {url:?} is not a URL"))?;
-    let tls = match uri.scheme_str() {
-        Some("http") => false,
-        Some("https") => true,
-        _ => bail!("--upstream must start with http:// or https://, got {url:?}"),
-    };
-    let Some(authority) = uri.authority() else {
-        bail!("--upstream {url:?} has no host");
-    };
-    if authority.as_str().contains('@') {
-        bail!("--upstream must not carry credentials");
-    }
+    let (uri, upstream) = parse_server_url(url, "--upstream", None)?;
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
         bail!("--upstream is a base URL (scheme, host, port); paths are routed as requested");
+    }
+    Ok(upstream)
+}
+
+/// An `http://` or `https://` URL naming a server Envoy connects to, for option `flag`:
+/// no credentials in it, a host, the scheme's port by default. `https_only` gives the reason
+/// plain HTTP is refused for this option.
+fn parse_server_url(
+    url: &str,
+    flag: &str,
+    https_only: Option<&str>,
+) -> anyhow::Result<(http::Uri, Upstream)> {
+    let uri: http::Uri = url
+        .parse()
+        .with_context(|| format!("{flag} {url:?} is not a URL"))?;
+    let tls = match (uri.scheme_str(), https_only) {
+        (Some("https"), _) => true,
+        (Some("http"), None) => false,
+        (_, Some(why)) => bail!("{flag} must be an https:// URL: {why}"),
+        (_, None) => bail!("{flag} must start with http:// or https://, got {url:?}"),
+    };
+    let Some(authority) = uri.authority() else {
+        bail!("{flag} {url:?} has no host");
+    };
+    if authority.as_str().contains('@') {
+        bail!("{flag} must not carry credentials");
     }
     let host = authority
         .host()
@@ -159,15 +172,15 @@ fn parse_upstream(url: &str) -> anyhow::Result<Upstream> {
         .trim_end_matches(']')
         .to_owned();
     if host.is_empty() {
-        bail!("--upstream {url:?} has no host");
+        bail!("{flag} {url:?} has no host");
     }
-    let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    Ok(Upstream {
+    let upstream = Upstream {
         tls,
         host,
-        port,
+        port: authority.port_u16().unwrap_or(if tls { 443 } else { 80 }),
         authority: authority.as_str().to_owned(),
-    })
+    };
+    Ok((uri, upstream))
 }
 
 fn socket_address(addr: &ListenAddr) -> Value {
@@ -409,32 +422,8 @@ fn jwt_authn(id: &IdentityArgs, ca_file: &Path) -> anyhow::Result<Option<(Value,
 }
 
 fn parse_jwks_uri(url: &str) -> anyhow::Result<Upstream> {
-    let uri: http::Uri = url
-        .parse()
-        .with_context(|| format!("--jwt-jwks-uri {url:?} is not a URL"))?;
-    if uri.scheme_str() != Some("https") {
-        bail!("--jwt-jwks-uri must be an https:// URL: the keys decide who a caller is");
-    }
-    let Some(authority) = uri.authority() else {
-        bail!("--jwt-jwks-uri {url:?} has no host");
-    };
-    if authority.as_str().contains('@') {
-        bail!("--jwt-jwks-uri must not carry credentials");
-    }
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    if host.is_empty() {
-        bail!("--jwt-jwks-uri {url:?} has no host");
-    }
-    Ok(Upstream {
-        tls: true,
-        port: authority.port_u16().unwrap_or(443),
-        host,
-        authority: authority.as_str().to_owned(),
-    })
+    let why = "the keys decide who a caller is";
+    parse_server_url(url, "--jwt-jwks-uri", Some(why)).map(|(_, server)| server)
 }
 
 fn jwks_cluster(server: &Upstream, ca_file: &Path) -> Value {
