@@ -125,6 +125,22 @@ pub fn sluice_binary() -> Result<PathBuf, HarnessError> {
 }
 
 /// The wasm module: `SLUICE_WASM`, else the `release-wasm` build in the target directory.
+/// Makes an audit signing key pair at `prefix` (`prefix.key`, `prefix.pub`) with
+/// `sluice audit keygen`, for suites that run `sluice serve --audit`.
+pub fn audit_keygen(prefix: &Path) {
+    let bin = sluice_binary().unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(bin)
+        .args(["audit", "keygen", "--out"])
+        .arg(prefix)
+        .output()
+        .unwrap_or_else(|e| panic!("running sluice audit keygen: {e}"));
+    assert!(
+        out.status.success(),
+        "sluice audit keygen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn wasm_module() -> Result<PathBuf, HarnessError> {
     let hint = "build it with `cargo build --profile release-wasm -p sluice-wasm --target wasm32-wasip1` or set SLUICE_WASM";
     if let Some(p) = env_path("SLUICE_WASM") {

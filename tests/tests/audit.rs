@@ -18,16 +18,7 @@ fn sluice() -> Command {
 /// Keys in `dir`: signing key prefix and fingerprint key.
 fn keys(dir: &Path) -> (PathBuf, PathBuf) {
     let prefix = dir.join("audit");
-    let out = sluice()
-        .args(["audit", "keygen", "--out"])
-        .arg(&prefix)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sluice_e2e::harness::audit_keygen(&prefix);
     let fp = dir.join("fingerprint.key");
     std::fs::write(&fp, b"e2e-fingerprint-key-0123456789abcdef").unwrap();
     (prefix, fp)

@@ -10,13 +10,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, Instant};
 
 use sluice_core::policy::rules::rolled_in;
 use sluice_e2e::client::{BodyEnd, Request, Response};
-use sluice_e2e::harness::{Mode, Stack, StackOptions, sluice_binary};
+use sluice_e2e::harness::{Mode, Stack, StackOptions};
 use sluice_e2e::scenario::{own_stack, send};
 use sluice_e2e::scenarios;
 use sluice_e2e::upstream::{RecordedRequest, Script, ScriptHandle};
@@ -67,23 +66,10 @@ struct RulesStack {
     _dir: tempfile::TempDir,
 }
 
-fn sluice() -> Command {
-    Command::new(sluice_binary().unwrap_or_else(|e| panic!("{e}")))
-}
-
 /// `sluice serve` arguments for a signed audit trail in `dir`.
 fn audit_args(dir: &Path) -> (Vec<String>, PathBuf) {
     let prefix = dir.join("audit");
-    let out = sluice()
-        .args(["audit", "keygen", "--out"])
-        .arg(&prefix)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sluice_e2e::harness::audit_keygen(&prefix);
     let file = dir.join("audit.jsonl");
     let args = vec![
         "--audit".into(),
