@@ -217,6 +217,7 @@ impl Engine {
                 masks(dp.credential),
                 masks(dp.pii),
                 dp.masks_email(),
+                dp.masks_phone(),
                 true,
             );
             Ok(if held == options {
@@ -242,7 +243,7 @@ impl Engine {
             scanner.clone()
         } else {
             Arc::new(Scanner::new(&hold_options(
-                &options, false, false, false, false,
+                &options, false, false, false, false, false,
             ))?)
         };
         Ok(Engine {
@@ -377,6 +378,8 @@ fn counting(dp: DirectionPolicy) -> DirectionPolicy {
         injection: f(dp.injection),
         email: dp.email.map(f),
         email_in_streams: dp.email_in_streams.map(f),
+        phone: dp.phone.map(f),
+        phone_in_streams: dp.phone_in_streams.map(f),
     }
 }
 
@@ -387,6 +390,8 @@ fn uniform_policy(a: Action) -> DirectionPolicy {
         injection: a,
         email: Some(a),
         email_in_streams: Some(a),
+        phone: Some(a),
+        phone_in_streams: Some(a),
     }
 }
 
@@ -398,6 +403,7 @@ fn hold_options(
     credentials: bool,
     pii: bool,
     email: bool,
+    phone: bool,
     custom: bool,
 ) -> crate::detect::DetectorOptions {
     let keep = |r: &&crate::detect::Rule| match r.category {
@@ -412,7 +418,7 @@ fn hold_options(
         custom,
         credentials: all.credentials && credentials,
         email: all.email && email,
-        phone: all.phone && pii,
+        phone: all.phone && phone,
         payment_card: all.payment_card && pii,
         us_ssn: all.us_ssn && pii,
         iban: all.iban && pii,

@@ -50,6 +50,14 @@ pub struct DirectionPolicy {
     /// buffered body (a non-streamed JSON answer) is read whole, so masking there costs no delay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_in_streams: Option<Action>,
+    /// Phone numbers apart from the other PII (`pii` when absent). Phones carry no checksum,
+    /// and their shapes are shared by ordinary numbers (`234.5`, `(100)`), so masking them in
+    /// a stream holds back the trailing numbers of every answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Action>,
+    /// Phone numbers in streamed bodies; `phone` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_in_streams: Option<Action>,
 }
 
 impl DirectionPolicy {
@@ -65,8 +73,8 @@ impl DirectionPolicy {
     /// The action for one finding: a rule-level override where the policy has one, else the
     /// category's.
     pub fn action_for(&self, rule: &str, category: Category) -> Action {
-        match (rule, self.email) {
-            ("email", Some(action)) => action,
+        match (rule, self.email, self.phone) {
+            ("email", Some(action), _) | ("phone", _, Some(action)) => action,
             _ => self.action(category),
         }
     }
@@ -75,6 +83,7 @@ impl DirectionPolicy {
     pub fn for_streams(&self) -> DirectionPolicy {
         DirectionPolicy {
             email: self.email_in_streams.or(self.email),
+            phone: self.phone_in_streams.or(self.phone),
             ..*self
         }
     }
@@ -82,6 +91,11 @@ impl DirectionPolicy {
     /// Whether e-mail findings are masked or blocked (so holdback must cover them).
     pub fn masks_email(&self) -> bool {
         matches!(self.email.unwrap_or(self.pii), Action::Mask | Action::Block)
+    }
+
+    /// Whether phone findings are masked or blocked (so holdback must cover them).
+    pub fn masks_phone(&self) -> bool {
+        matches!(self.phone.unwrap_or(self.pii), Action::Mask | Action::Block)
     }
 }
 
@@ -210,12 +224,17 @@ impl Default for Policy {
             injection: Action::Flag,
             email: None,
             email_in_streams: None,
+            phone: None,
+            phone_in_streams: None,
         };
-        // Streamed answers: e-mails are flagged, not masked, so streamed prose is never held
-        // back waiting to see whether a word is an address (`response.email_in_streams: mask`
-        // opts in). Buffered answers still mask them.
+        // Streamed answers: e-mails and phone numbers are flagged, not masked, so streamed
+        // prose is never held back waiting to see whether a word is an address, nor a number
+        // whether it is a phone (`response.email_in_streams: mask`, `phone_in_streams: mask`
+        // opt in). Buffered answers still mask them; cards, SSNs and IBANs, which carry a
+        // checksum or a fixed shape, stay masked in streams too.
         let response = DirectionPolicy {
             email_in_streams: Some(Action::Flag),
+            phone_in_streams: Some(Action::Flag),
             ..request
         };
         Policy {

@@ -199,9 +199,13 @@ fn open_contexts_and_token_runs_are_still_held() {
     assert!(s.viable_from(t) <= t.find("hun").unwrap_or(0));
     let t = "curl -H 'Authorization: Bearer abc";
     assert!(s.viable_from(t) <= t.find("abc").unwrap_or(0));
-    // A run that may be the start of a bare AWS secret (letters beside digits or `+/`).
-    let t = "value abc123";
-    assert_eq!(s.viable_from(t), t.find("abc123").unwrap_or(0));
+    // A run that may be the start of a bare AWS secret (letters beside digits or `+/`), once
+    // it is longer than an identifier such as `sha256`.
+    let t = "value abc1234";
+    assert_eq!(s.viable_from(t), t.find("abc1234").unwrap_or(0));
+    for t in ["value abc123", "let x: f64", "u32"] {
+        assert_eq!(s.viable_from(t), t.len(), "{t:?}");
+    }
     // A base64 run whose decoded prefix reads as text (`AKIAIOSF` encoded).
     let t = "blob QUtJQUlPU0Y";
     assert_eq!(s.viable_from(t), t.find("QUtJ").unwrap_or(0));
@@ -221,17 +225,85 @@ fn email_keeps_every_word_viable() {
 }
 
 #[test]
-fn a_lone_capital_may_open_an_iban() {
+fn an_iban_is_held_from_its_country_code() {
     let s = scanner_email(false);
+    // A lone capital leaves (a country code's first letter is no secret); two, or a country
+    // code with check digits, wait.
     let t = "account D";
-    assert_eq!(s.viable_from(t), t.len() - 1);
+    assert_eq!(s.viable_from(t), t.len());
+    for t in ["account DE", "account DE4", "account DE45 62"] {
+        assert_eq!(s.viable_from(t), t.find("DE").unwrap_or(0), "{t:?}");
+    }
     let s = Scanner::new(&DetectorOptions {
         email: false,
         iban: false,
         ..DetectorOptions::default()
     })
     .expect("scanner builds");
-    assert_eq!(s.viable_from(t), t.len());
+    assert_eq!(s.viable_from("account DE4"), "account DE4".len());
+}
+
+#[test]
+fn numbers_leave_unless_a_card_or_ssn_can_still_grow_over_them() {
+    // What the built-in policy holds in streamed answers: e-mail and phones are flagged there.
+    let s = Scanner::new(&DetectorOptions {
+        email: false,
+        phone: false,
+        ..DetectorOptions::default()
+    })
+    .expect("scanner builds");
+    // A number's first group of up to six digits leaves; so does a decimal's fraction.
+    for t in [
+        "total 100",
+        "year 2024",
+        "pi 3.14",
+        "\"level\": 234.5",
+        "x = 0.0",
+        "items (100)",
+        "[12, 34",
+        "bin 411111",
+    ] {
+        assert_eq!(s.viable_from(t), t.len(), "{t:?}");
+    }
+    // Once a card or SSN can span more than its first group, the sequence waits from its start
+    // (a streaming redactor clamps that to what it already released).
+    for (t, from) in [
+        ("card 4111 1111", "4111"),
+        ("card 4111-11", "4111"),
+        ("card 4111111", "4111111"),
+        ("ssn 330-28", "330"),
+        ("ssn 330-", "330"),
+    ] {
+        assert_eq!(s.viable_from(t), t.find(from).unwrap_or(0), "{t:?}");
+    }
+}
+
+#[test]
+fn phone_grammars_hold_only_phone_shapes() {
+    // Phones alone: which trailing numbers can still become one.
+    let s = Scanner::new(&DetectorOptions {
+        credentials: false,
+        email: false,
+        payment_card: false,
+        us_ssn: false,
+        iban: false,
+        decoders: false,
+        ..DetectorOptions::default()
+    })
+    .expect("scanner builds");
+    for (t, from) in [
+        ("\"level\": 234.5", "234"),
+        ("call 415-55", "415"),
+        ("call (415) 5", "(415"),
+        ("call +1 415", "+1"),
+        ("call 020 79", "020"),
+    ] {
+        assert_eq!(s.viable_from(t), t.find(from).unwrap_or(0), "{t:?}");
+    }
+    // Not a phone whatever follows: a decimal, a number opened by `1`, a lone `(`.
+    for t in ["pi 3.14", "level 100.5", "x = (1", "total 100"] {
+        assert_eq!(s.viable_from(t), t.len(), "{t:?}");
+    }
 }
 
 fn corpus_values() -> Vec<String> {
@@ -267,6 +339,27 @@ fn corpus_values() -> Vec<String> {
     values
 }
 
+/// What the holdback lets leave before a mask covers the rest of its span
+/// (`docs/architecture.md`, "What holdback costs"): a trailing run of up to six digits (a
+/// card's BIN, an SSN's area number), one letter of a published prefix (`a` of `api_org_`,
+/// `A` of an IBAN's country code), and up to six characters of a rule whose span starts with
+/// a character class rather than a literal.
+fn released_by_design(rule: &str, leaked: &str) -> bool {
+    let b = leaked.as_bytes();
+    (b.len() <= 6 && b.iter().all(u8::is_ascii_digit))
+        || (b.len() == 1 && b.iter().all(u8::is_ascii_alphabetic))
+        || (CLASS_START_RULES.contains(&rule)
+            && b.len() <= 6
+            && b.iter()
+                .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/'))
+}
+
+const CLASS_START_RULES: &[&str] = &[
+    "aws-secret-access-key",
+    "mailchimp-api-key",
+    "telegram-bot-token",
+];
+
 /// The invariant the holdback relies on, checked at every split point of `text`.
 fn check_every_split(s: &Scanner, text: &str) -> Result<(), TestCaseError> {
     let mut full: Vec<Finding> = Vec::new();
@@ -280,7 +373,7 @@ fn check_every_split(s: &Scanner, text: &str) -> Result<(), TestCaseError> {
         for f in full.iter().filter(|f| f.start < k) {
             let complete =
                 f.end <= k && partial.iter().any(|p| p.start <= f.start && f.end <= p.end);
-            if !complete {
+            if !complete && !released_by_design(f.rule, &text[f.start..v.clamp(f.start, f.end)]) {
                 prop_assert!(
                     v <= f.start,
                     "split {k}: viable_from {v} > start {} of {} in {:?}",

@@ -379,6 +379,8 @@ fn held_text_never_exceeds_the_cap() {
         injection: Action::Flag,
         email: None,
         email_in_streams: None,
+        phone: None,
+        phone_in_streams: None,
     };
     let cap = 256;
     let mut r = Redactor::new(scanner.clone(), scanner, None, policy, cap);

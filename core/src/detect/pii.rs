@@ -9,10 +9,21 @@ use super::validate;
 use super::{DetectorOptions, Hit};
 use crate::finding::Category;
 
-/// The grammar of a digit group sequence: `+1 (415) 555-0100`, `4111-1111-1111-1111`,
-/// `330-28-2276`, `10.0.0.1`. The holdback viability automaton uses the same pattern, so
-/// whatever the classifier below accepts is a match of it.
-pub const NUMERIC_PATTERN: &str = r"[+(]?[0-9]+(?:(?:[ ./-]|\) ?|[ ]?\()[0-9]+){0,12}\)?";
+/// For the holdback: supersets of what [`classify_numeric`] masks, one per class, anchored where
+/// that class's span can begin. Cards and SSNs may begin at any group of a digit sequence (the
+/// classifier tries every contiguous run of groups with one consistent separator).
+pub const CARD_GROUPS_PATTERN: &str =
+    r"[0-9]{13,19}|[0-9]{4}(?: [0-9]{3,}){1,4}|[0-9]{4}(?:-[0-9]{3,}){1,4}";
+pub const SSN_GROUPS_PATTERN: &str = r"[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}-[0-9]{2}-[0-9]{4}";
+/// Phones begin only where the sequence does: `+` and any grouping (international), `(` or a
+/// first digit 2-9 and the 3-3-4 shape (national), a trunk `0` and 2-5 groups of 2-5 digits.
+pub const PHONE_START_PATTERN: &str = concat!(
+    r"\+[0-9]+(?:(?:[ ./-]|\) ?|[ ]?\()[0-9]+){0,12}\)?",
+    r"|\([2-9][0-9]{2}(?:\) ?|[ ./-]|[ ]?\()[0-9]{3}(?:[ ./-]|\) ?|[ ]?\()[0-9]{4}\)?",
+    r"|[2-9][0-9]{2}(?:-[0-9]{3}-|\.[0-9]{3}\.| [0-9]{3} )[0-9]{4}",
+    r"|0[1-9][0-9]{0,3}(?:[ -][0-9]{2,5}){1,4}",
+);
+pub const IP_START_PATTERN: &str = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}";
 /// Superset of what [`find_iban`] accepts, for the viability automaton.
 pub const IBAN_PATTERN: &str = r"\b[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){10,32}";
 /// Superset of what [`find_emails`] accepts, for the viability automaton.
@@ -142,7 +153,9 @@ impl NumericSpan {
     }
 }
 
-/// Hand-written matcher for exactly [`NUMERIC_PATTERN`], anchored at `start` (which holds a
+/// The grammar of a digit group sequence (`+1 (415) 555-0100`, `4111-1111-1111-1111`,
+/// `330-28-2276`, `10.0.0.1`): `[+(]?[0-9]+(?:(?:[ ./-]|\) ?|[ ]?\()[0-9]+){0,12}\)?`.
+/// Hand-written matcher for exactly that grammar, anchored at `start` (which holds a
 /// digit, `+` or `(` followed by a digit), greedy like the regex.
 fn parse_numeric(text: &[u8], start: usize) -> NumericSpan {
     let digit = |k: usize| text.get(k).is_some_and(u8::is_ascii_digit);
@@ -294,7 +307,9 @@ fn classify_numeric(
             }
             if options.payment_card
                 && (13..=19).contains(&count)
-                && (a == b || (a..=b).all(|i| len(i) >= 3))
+                // Grouped cards open with four digits in every issuer's layout (4-4-4-4,
+                // Amex's 4-6-5, Diners' 4-6-4): a run of three-digit groups is a phone.
+                && (a == b || (len(a) == 4 && (a..=b).all(|i| len(i) >= 3)))
             {
                 let mut digits = [0u8; 19];
                 let mut n = 0;

@@ -43,10 +43,11 @@ const PEM_HEADER: &str = r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----"
 /// Longest trailing plain word released without waiting for the next text.
 const PROSE_WORD_MAX: usize = 12;
 
-/// Shortest trailing plain word that counts as the start of a token or anywhere literal. One
-/// letter is enough: the word must then be that single letter (`a`, `x`), and a bare token
-/// split after its first character (`x` + `oxb-…`) is held.
-const MIN_OPENER_PREFIX: usize = 1;
+/// Shortest trailing plain word that counts as the start of a token or anywhere literal. Two
+/// letters: a one-letter word (`a`, `I`, `x`) is too common to hold, and an opener is a
+/// published prefix, not part of the secret: a token split after its first character
+/// (`a` + `pi_org_…`) leaves that letter and the mask covers the rest (`a[REDACTED:…]`).
+const MIN_OPENER_PREFIX: usize = 2;
 /// URL schemes the catalogue's URL rules open with (webhooks, URI passwords): their trigger
 /// literal (`hooks.slack.com`, `://`) comes after the scheme, yet a webhook finding starts at it.
 const SCHEME_OPENERS: &[&str] = &[
@@ -72,10 +73,23 @@ const HOLD_FROM_LITERAL: &[&str] = &[
 /// Length of a context-free AWS secret access key (`bare_aws_secrets` in the scanner).
 const BARE_AWS_SECRET: usize = 40;
 
+/// A trailing run this short is released even when it reads like the start of a bare AWS
+/// secret: code is full of such identifiers (`f64`, `u32`, `sha256`), and six of a secret's 40
+/// random characters leave ≈ 200 bits unknown. The rest of the run is masked.
+const BARE_SECRET_RELEASED: usize = 6;
+
 /// Shortest trailing base64/hex run that may be held: from 8 characters on, two whole base64
 /// quads (or four hex bytes) decode, enough to tell text from an identifier; one quad of a
 /// word decodes to three printable bytes too often. A shorter run is released.
 const ENCODED_CHECK_MIN: usize = 8;
+
+/// Digits of a digit sequence's first group released while it is still the last text of the
+/// stream. A trailing number (`100`, `2024`, `3.14`) would otherwise wait for the next event in
+/// every answer that has numbers; what it costs instead: when the sequence turns out to be a
+/// card or SSN, up to this many of its first digits have left before the mask covers the rest
+/// (`4111[REDACTED:credit-card]`). Six is what PCI DSS allows a card display to show (the
+/// issuer's BIN); an SSN's first group is three digits.
+const FIRST_GROUP_RELEASED: usize = 6;
 
 /// How far back candidate starts are tried.
 const WINDOW: usize = 512;
@@ -148,16 +162,25 @@ pub struct Viability {
     /// The PII grammars that start on letters alone: what a plain word that names no trigger
     /// is walked through.
     word: Option<Automaton>,
-    /// The digit-group grammar (phones, cards, SSNs, IPs), tried only where the classifier
-    /// would start one: not inside an identifier, a hash or a version.
-    numeric: Option<Automaton>,
+    /// Masked digit classes that begin where a digit sequence begins (phones, IP addresses),
+    /// tried only where the classifier would start one: not inside an identifier, a hash or
+    /// a version.
+    number_start: Option<Automaton>,
+    /// Masked digit classes that may begin at any group of a sequence (cards, SSNs).
+    digit_groups: Option<Automaton>,
     /// Rules whose span starts after a context (`password = `, `Bearer `, `postgres://user:`):
     /// the context alone (`prefix`, pattern *i*) and the span with what must follow it
     /// (`rest`, the same pattern *i*). Only the span is held; the context is released.
     prefix: Option<Automaton>,
     rest: Option<Automaton>,
+    /// Per `prefix`/`rest` pattern: the span is held from a literal (a published marker such
+    /// as `.atlasv1.`), so its first byte alone may leave like a one-letter opener.
+    literal_rest: Vec<bool>,
     /// Token and anywhere literals of the `whole` rules, matched in exact case, by first byte.
     openers: Vec<Vec<&'static [u8]>>,
+    /// The same for the policy's own detectors, whose literals may be as private as what
+    /// follows them (`PRJ-`): held from their first letter.
+    custom_openers: Vec<Vec<&'static [u8]>>,
     /// Context keywords of the `whole` assignment rules (none unless a rule's span cannot be
     /// split from its context), matched in any case, by lowercase first byte.
     keywords: Vec<Vec<&'static [u8]>>,
@@ -171,6 +194,12 @@ pub struct Viability {
     any_word: bool,
     decoders: bool,
     pem: bool,
+    /// A trailing run of at most [`FIRST_GROUP_RELEASED`] letters and digits that names no
+    /// opener leaves even where a rule that starts with a character class could start in it
+    /// (a Mailchimp key's hex, a Telegram bot id, a custom `[A-Z]{3}-…` pattern), and a
+    /// one-letter word even where an IBAN could (`A` of `AT61…`: a country code is no
+    /// secret). Not with e-mail masked: a local part (`f64@…`, `a@…`) would lose them.
+    short_runs_leave: bool,
 }
 
 /// A rule's regex cut in two where its masked span begins.
@@ -191,7 +220,8 @@ impl Viability {
         };
         let mut whole: Vec<Hir> = Vec::new();
         let mut word: Vec<Hir> = Vec::new();
-        let mut numeric: Vec<Hir> = Vec::new();
+        let mut number_start: Vec<Hir> = Vec::new();
+        let mut digit_groups: Vec<Hir> = Vec::new();
         let mut prefix: Vec<Hir> = Vec::new();
         let mut rest: Vec<Hir> = Vec::new();
         if options.email {
@@ -204,14 +234,33 @@ impl Viability {
             whole.push(h.clone());
             word.push(h);
         }
-        if options.phone || options.payment_card || options.us_ssn || options.ip_address {
-            numeric.push(parse(pii::NUMERIC_PATTERN, "numeric")?);
+        if options.phone {
+            number_start.push(parse(pii::PHONE_START_PATTERN, "phone")?);
+        }
+        if options.ip_address {
+            number_start.push(parse(pii::IP_START_PATTERN, "ip-address")?);
+        }
+        if options.payment_card {
+            digit_groups.push(parse(pii::CARD_GROUPS_PATTERN, "credit-card")?);
+        }
+        if options.us_ssn {
+            digit_groups.push(parse(pii::SSN_GROUPS_PATTERN, "us-ssn")?);
         }
         let mut openers: Vec<&'static str> = Vec::new();
+        let mut custom_openers: Vec<&'static str> = Vec::new();
         let mut keywords: Vec<&'static str> = Vec::new();
+        let mut literal_rest: Vec<bool> = Vec::new();
         let mut any_word = false;
         let builtin = RULES.iter().filter(|_| options.credentials);
-        for rule in builtin.chain(&options.custom) {
+        for (rule, own) in builtin
+            .map(|r| (r, false))
+            .chain(options.custom.iter().map(|r| (r, true)))
+        {
+            let openers = if own {
+                &mut custom_openers
+            } else {
+                &mut openers
+            };
             // A PEM body admits spaces and letters, so as a DFA (which ignores laziness) it
             // would stay alive over prose after the closing line: the automaton covers the
             // header only, and `open_pem` holds an unclosed block.
@@ -237,6 +286,7 @@ impl Viability {
                 Cut::Split(p, r) => {
                     prefix.push(p);
                     rest.push(r);
+                    literal_rest.push(HOLD_FROM_LITERAL.contains(&rule.id));
                 }
             }
         }
@@ -250,15 +300,19 @@ impl Viability {
             prefix_starts: start_bytes(prefix.as_ref()),
             whole,
             word: Automaton::build(&word, "viability automaton (words)")?,
-            numeric: Automaton::build(&numeric, "viability automaton (digits)")?,
+            number_start: Automaton::build(&number_start, "viability automaton (phones, IPs)")?,
+            digit_groups: Automaton::build(&digit_groups, "viability automaton (cards, SSNs)")?,
             prefix,
             rest: Automaton::build(&rest, "viability automaton (spans)")?,
             openers: by_first_byte(&openers, |b| b),
+            custom_openers: by_first_byte(&custom_openers, |b| b),
             keywords: by_first_byte(&keywords, |b| b.to_ascii_lowercase()),
             token_tail: options.credentials || options.decoders || !options.custom.is_empty(),
             any_word,
             decoders: options.decoders,
             pem: options.credentials,
+            short_runs_leave: !options.email && options.custom.is_empty(),
+            literal_rest,
         })
     }
 
@@ -344,11 +398,18 @@ impl Viability {
                 if !is_candidate(bytes, q) {
                     continue;
                 }
+                if self.short_runs_leave
+                    && let Some(run) = short_alnum_tail(bytes, q)
+                    && !self.names_a_trigger(run)
+                    && (run.len() == 1 || !self.word_alive(bytes, q))
+                {
+                    continue;
+                }
                 // The letter-only PII grammars are part of `whole`, so a plain word they keep
                 // alive needs no further walk.
                 let alive = match bytes.get(q..) {
                     Some(word) if is_plain_word(word) && !self.any_word => {
-                        self.word_alive(bytes, q)
+                        ((word.len() > 1 || !self.short_runs_leave) && self.word_alive(bytes, q))
                             || (self.names_a_trigger(word)
                                 && walk(dfa, cache, bytes, q, Anchored::Yes).unwrap_or(true))
                     }
@@ -362,16 +423,58 @@ impl Viability {
         })
     }
 
-    /// The first place before `limit` where a digit group the PII classifier would read may
-    /// still be growing.
+    /// The first place before `limit` where a masked digit class may still begin and be
+    /// growing: a digit sequence's start (every class), or one of its later group starts
+    /// (cards and SSNs). A trailing group of up to [`FIRST_GROUP_RELEASED`] digits that only
+    /// a card or SSN could grow from is released even so: see the constant.
     fn first_number(&self, bytes: &[u8], limit: usize) -> Option<usize> {
-        let numeric = self.numeric.as_ref()?;
-        let from = bytes.len().saturating_sub(WINDOW);
-        numeric.with(|dfa, cache| {
-            (from..limit.min(bytes.len())).find(|&q| {
-                numeric_start(bytes, q) && walk(dfa, cache, bytes, q, Anchored::Yes).unwrap_or(true)
-            })
-        })
+        if self.number_start.is_none() && self.digit_groups.is_none() {
+            return None;
+        }
+        let len = bytes.len();
+        let limit = limit.min(len);
+        let mut q = len.saturating_sub(WINDOW);
+        while q < limit {
+            if !numeric_start(bytes, q) {
+                q += 1;
+                continue;
+            }
+            // The sequence from `q` as far as it reaches: digits and the separators the
+            // classifier reads between groups.
+            let end = q + bytes
+                .get(q..)
+                .unwrap_or_default()
+                .iter()
+                .position(|&b| !(b.is_ascii_digit() || b" ./-()+".contains(&b)))
+                .unwrap_or(len - q);
+            if end < len {
+                // A sequence followed by other text is complete: nothing of it can grow.
+                q = end.max(q + 1);
+                continue;
+            }
+            let alive_at = |automaton: &Option<Automaton>, at: usize| {
+                automaton.as_ref().is_some_and(|a| {
+                    a.with(|dfa, cache| walk(dfa, cache, bytes, at, Anchored::Yes).unwrap_or(true))
+                })
+            };
+            let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+            // A sequence opened by `+` or `(` is a phone or nothing: the classifier tries cards
+            // and SSNs only in sequences that start with a digit.
+            let groups = digit(q);
+            let group_start = |i: usize| groups && digit(i) && (i == q || !digit(i - 1));
+            // A phone being written is held from its start (its masking in streams is an
+            // opt-in whose cost is this wait); a card or SSN from the group it may begin at.
+            if alive_at(&self.number_start, q) {
+                return Some(q);
+            }
+            let first =
+                (q..limit).find(|&at| group_start(at) && alive_at(&self.digit_groups, at))?;
+            if short_digit_tail(bytes, first) {
+                return None;
+            }
+            return Some(first);
+        }
+        None
     }
 
     /// Lowers `release` to the earliest place a context rule's span may start and still be
@@ -408,6 +511,12 @@ impl Viability {
                 if i >= *release && *context <= q {
                     continue;
                 }
+                // One byte of a span held from its literal: the literal's first byte (`.` of
+                // `.atlasv1.`) is published, not secret; it leaves, the context stays.
+                if len - i == 1 && self.literal_rest.get(pid.as_usize()).copied() == Some(true) {
+                    *context = (*context).min(q);
+                    continue;
+                }
                 let alive = rest.with(|dfa, cache| {
                     walk(dfa, cache, bytes, i, Anchored::Pattern(pid)).unwrap_or(true)
                 });
@@ -433,18 +542,35 @@ impl Viability {
             bucket(&self.openers, b).iter().any(|lit| {
                 rest.starts_with(lit)
                     || (i == 0 && word.len() >= MIN_OPENER_PREFIX && lit.starts_with(word))
-            }) || bucket(&self.keywords, b.to_ascii_lowercase())
+            }) || bucket(&self.custom_openers, b)
                 .iter()
-                .any(|k| {
-                    rest.get(..k.len())
-                        .is_some_and(|r| r.eq_ignore_ascii_case(k))
-                        || (i == 0
-                            && word.len() >= MIN_KEYWORD_PREFIX
-                            && k.get(..word.len())
-                                .is_some_and(|p| p.eq_ignore_ascii_case(word)))
-                })
+                .any(|lit| rest.starts_with(lit) || (i == 0 && lit.starts_with(word)))
+                || bucket(&self.keywords, b.to_ascii_lowercase())
+                    .iter()
+                    .any(|k| {
+                        rest.get(..k.len())
+                            .is_some_and(|r| r.eq_ignore_ascii_case(k))
+                            || (i == 0
+                                && word.len() >= MIN_KEYWORD_PREFIX
+                                && k.get(..word.len())
+                                    .is_some_and(|p| p.eq_ignore_ascii_case(word)))
+                    })
         })
     }
+}
+
+/// `bytes[q..]` when it is a run of at most [`FIRST_GROUP_RELEASED`] ASCII letters and digits.
+fn short_alnum_tail(bytes: &[u8], q: usize) -> Option<&[u8]> {
+    bytes.get(q..).filter(|t| {
+        !t.is_empty() && t.len() <= FIRST_GROUP_RELEASED && t.iter().all(u8::is_ascii_alphanumeric)
+    })
+}
+
+/// `bytes[q..]` is a run of at most [`FIRST_GROUP_RELEASED`] digits reaching the end.
+fn short_digit_tail(bytes: &[u8], q: usize) -> bool {
+    bytes.get(q..).is_some_and(|t| {
+        !t.is_empty() && t.len() <= FIRST_GROUP_RELEASED && t.iter().all(u8::is_ascii_digit)
+    })
 }
 
 /// A position where a match may begin: after a non-word byte, on a non-word byte, or right
@@ -677,7 +803,7 @@ fn bare_secret_tail(bytes: &[u8]) -> Option<usize> {
         r -= 1;
     }
     let run = bytes.get(r..)?;
-    if run.is_empty() || run.len() > BARE_AWS_SECRET {
+    if run.len() <= BARE_SECRET_RELEASED || run.len() > BARE_AWS_SECRET {
         return None;
     }
     if r.checked_sub(1)
