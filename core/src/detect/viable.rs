@@ -409,7 +409,7 @@ impl Viability {
                 // alive needs no further walk.
                 let alive = match bytes.get(q..) {
                     Some(word) if is_plain_word(word) && !self.any_word => {
-                        ((word.len() > 1 || !self.short_runs_leave) && self.word_alive(bytes, q))
+                        self.word_alive(bytes, q)
                             || (self.names_a_trigger(word)
                                 && walk(dfa, cache, bytes, q, Anchored::Yes).unwrap_or(true))
                     }
@@ -469,7 +469,7 @@ impl Viability {
             }
             let first =
                 (q..limit).find(|&at| group_start(at) && alive_at(&self.digit_groups, at))?;
-            if short_digit_tail(bytes, first) {
+            if short_alnum_tail(bytes, first).is_some_and(|t| t.iter().all(u8::is_ascii_digit)) {
                 return None;
             }
             return Some(first);
@@ -563,13 +563,6 @@ impl Viability {
 fn short_alnum_tail(bytes: &[u8], q: usize) -> Option<&[u8]> {
     bytes.get(q..).filter(|t| {
         !t.is_empty() && t.len() <= FIRST_GROUP_RELEASED && t.iter().all(u8::is_ascii_alphanumeric)
-    })
-}
-
-/// `bytes[q..]` is a run of at most [`FIRST_GROUP_RELEASED`] digits reaching the end.
-fn short_digit_tail(bytes: &[u8], q: usize) -> bool {
-    bytes.get(q..).is_some_and(|t| {
-        !t.is_empty() && t.len() <= FIRST_GROUP_RELEASED && t.iter().all(u8::is_ascii_digit)
     })
 }
 
