@@ -569,6 +569,24 @@ fn envoy_gateway_wasm_policies_load_the_module_fail_closed() {
     );
 }
 
+/// The base ConfigMap says it spells out the built-in default policy; a default that changes
+/// without it would ship a different behaviour than the docs describe.
+#[test]
+fn base_policy_config_map_is_the_built_in_default() {
+    let base = rendering("base");
+    let document: Value = serde_yaml_ng::from_str(
+        only(base, "ConfigMap")["data"]["policy.yaml"]
+            .as_str()
+            .expect("policy.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        Policy::from_json(&document.to_string()).unwrap(),
+        Policy::default(),
+        "deploy/kubernetes/base/policy.yaml drifted from Policy::default()"
+    );
+}
+
 /// Istio ext_proc: the filter sits before the router on the gateway, fails closed, buffers the
 /// request and streams the response, and calls the cluster Istio makes for the base's Service.
 #[test]
