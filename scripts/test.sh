@@ -27,4 +27,4 @@ export SLUICE_PYTHON="$root/.venv/bin/python"
 export SLUICE_BIN="$root/target/release/sluice"
 export SLUICE_WASM="$root/target/wasm32-wasip1/release-wasm/sluice_wasm.wasm"
 export SLUICE_WASM_TRAP="$root/target/trap/wasm32-wasip1/release-wasm/sluice_wasm.wasm"
-cargo test --workspace --release
+cargo test --workspace --release --no-fail-fast
