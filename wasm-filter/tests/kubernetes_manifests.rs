@@ -147,6 +147,17 @@ fn all<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
 
 /// Problems kubernetes-validate (strict) finds in core objects, for one Kubernetes version;
 /// empty when every object passed.
+/// The policy `sluice serve` reads from the rendering's ConfigMap.
+fn config_map_policy(objects: &[Value]) -> Policy {
+    let document: Value = serde_yaml_ng::from_str(
+        only(objects, "ConfigMap")["data"]["policy.yaml"]
+            .as_str()
+            .expect("policy.yaml"),
+    )
+    .unwrap();
+    Policy::from_json(&document.to_string()).unwrap()
+}
+
 fn kubernetes_problems(objects: &[&Value], version: &str) -> Vec<String> {
     static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -573,15 +584,8 @@ fn envoy_gateway_wasm_policies_load_the_module_fail_closed() {
 /// without it would ship a different behaviour than the docs describe.
 #[test]
 fn base_policy_config_map_is_the_built_in_default() {
-    let base = rendering("base");
-    let document: Value = serde_yaml_ng::from_str(
-        only(base, "ConfigMap")["data"]["policy.yaml"]
-            .as_str()
-            .expect("policy.yaml"),
-    )
-    .unwrap();
     assert_eq!(
-        Policy::from_json(&document.to_string()).unwrap(),
+        config_map_policy(rendering("base")),
         Policy::default(),
         "deploy/kubernetes/base/policy.yaml drifted from Policy::default()"
     );
@@ -635,13 +639,7 @@ fn istio_envoy_filter_inserts_ext_proc_before_the_router() {
 
     // The buffer limit lets a body a little over the policy's limit reach Sluice (which answers
     // 413 itself) and stays below the largest gRPC message `sluice serve` accepts.
-    let policy_json: Value = serde_yaml_ng::from_str(
-        only(objects, "ConfigMap")["data"]["policy.yaml"]
-            .as_str()
-            .expect("policy.yaml"),
-    )
-    .unwrap();
-    let limits = Policy::from_json(&policy_json.to_string()).unwrap().limits;
+    let limits = config_map_policy(objects).limits;
     let buffer = patches
         .iter()
         .find(|p| p["applyTo"] == "LISTENER")
