@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::record::{Entry, FORMAT_VERSION, Timings};
 use super::sign::SigningKey;
+use super::wire::WireRecord;
 use crate::exchange::AuditRecord;
 
 /// `prev` of an instance's first record.
@@ -68,7 +69,12 @@ impl Sealer {
 
     /// The signed line for `record` (ending in `\n`), and the chain advanced past it.
     pub fn seal(&mut self, record: &AuditRecord, unix_micros: u64, timings: Timings) -> Vec<u8> {
-        let entry = Entry::new(
+        self.seal_wire(&WireRecord::from(record), unix_micros, timings)
+    }
+
+    /// [`Sealer::seal`] for a record received in its wire form: the same line.
+    pub fn seal_wire(&mut self, record: &WireRecord, unix_micros: u64, timings: Timings) -> Vec<u8> {
+        let entry = Entry::from_wire(
             record,
             &self.state.instance,
             self.state.next_seq,

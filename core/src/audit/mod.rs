@@ -11,12 +11,14 @@ pub mod record;
 pub mod sign;
 pub mod time;
 pub mod verify;
+pub mod wire;
 
 pub use chain::{ChainState, GENESIS, Sealer};
 pub use fingerprint::FingerprintKey;
 pub use record::{Entry, Timings};
 pub use sign::{KeyError, SigningKey, VerifyingKey};
 pub use verify::{Failure, FailureKind, Report, Verifier};
+pub use wire::{Submission, WireError, WireRecord};
 
 use sha2::{Digest, Sha256};
 

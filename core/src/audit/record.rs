@@ -4,22 +4,26 @@
 //! `Entry` is deterministic; those bytes are the record's *canonical bytes*. The line on disk is
 //! the canonical bytes with `,"sig":"<hex>"` inserted before the final `}`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::exchange::{AuditRecord, Decision, FindingSummary};
-use crate::policy::rules::DryRun;
+use super::wire::{WireDryRun, WireFinding, WireRecord};
+use crate::exchange::{AuditRecord, Decision};
 
 /// Format version written in `v`.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Durations the adapter measured, in microseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Timings {
     /// From the request headers reaching Sluice to the response headers reaching Sluice.
+    #[serde(default)]
     pub ttfb_us: Option<u64>,
     /// From the request headers to the end of the exchange.
+    #[serde(default)]
     pub total_us: Option<u64>,
     /// Time spent inside Sluice's own processing of the exchange's messages.
+    #[serde(default)]
     pub processing_us: Option<u64>,
 }
 
@@ -52,7 +56,7 @@ pub struct Entry {
     pub identity: Option<Identity>,
     pub route: Option<String>,
     pub host: Option<String>,
-    pub api: Option<&'static str>,
+    pub api: Option<String>,
     pub model: Option<String>,
     pub policy: PolicyRef,
     pub decision: Decision,
@@ -63,8 +67,8 @@ pub struct Entry {
     /// Rules that matched without deciding (dry-run, outside their roll-out) and what they
     /// would have done.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub dry_run: Vec<DryRun>,
-    pub findings: Vec<FindingSummary>,
+    pub dry_run: Vec<WireDryRun>,
+    pub findings: Vec<WireFinding>,
     pub errors: Vec<String>,
     pub best_effort: bool,
     pub incomplete: bool,
@@ -75,6 +79,20 @@ impl Entry {
     /// The entry for `record`, with its chain fields filled by the caller.
     pub fn new(
         record: &AuditRecord,
+        instance: &str,
+        seq: u64,
+        prev: &[u8; 32],
+        unix_micros: u64,
+        timings: Timings,
+    ) -> Entry {
+        let record = WireRecord::from(record);
+        Entry::from_wire(&record, instance, seq, prev, unix_micros, timings)
+    }
+
+    /// The entry for a record that arrived in its wire form (see [`super::wire`]); the same
+    /// record gives the same entry either way.
+    pub fn from_wire(
+        record: &WireRecord,
         instance: &str,
         seq: u64,
         prev: &[u8; 32],
@@ -94,7 +112,7 @@ impl Entry {
             }),
             route: record.route.clone(),
             host: record.host.clone(),
-            api: record.api,
+            api: record.api.clone(),
             model: record.model.clone(),
             policy: PolicyRef {
                 id: record.policy_id.clone(),
