@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use sluice_core::AuditRecord;
 use sluice_core::audit::chain::parse_line;
-use sluice_core::audit::{ChainState, Sealer, SigningKey, Timings};
+use sluice_core::audit::{ChainState, Sealer, SigningKey, Timings, WireRecord};
 use tokio::sync::oneshot;
 
 /// Largest number of records sealed and synced together.
@@ -51,7 +51,7 @@ pub struct SinkConfig {
 }
 
 struct Job {
-    record: AuditRecord,
+    record: WireRecord,
     unix_micros: u64,
     timings: Timings,
     done: Option<oneshot::Sender<Result<(), SinkError>>>,
@@ -101,6 +101,11 @@ impl AuditSink {
 
     /// Queues a record; the receiver answers once it is durable (or could not be written).
     pub fn submit(&self, record: AuditRecord, unix_micros: u64, timings: Timings) -> Ack {
+        self.submit_wire(WireRecord::from(&record), unix_micros, timings)
+    }
+
+    /// [`AuditSink::submit`] for a record another adapter sent (`--audit-sink-listen`).
+    pub fn submit_wire(&self, record: WireRecord, unix_micros: u64, timings: Timings) -> Ack {
         let (done, ack) = oneshot::channel();
         let job = Job {
             record,
@@ -119,7 +124,7 @@ impl AuditSink {
     /// Queues a record nobody waits for (an exchange that ended without a response to hold).
     pub fn submit_detached(&self, record: AuditRecord, unix_micros: u64, timings: Timings) {
         let job = Job {
-            record,
+            record: WireRecord::from(&record),
             unix_micros,
             timings,
             done: None,
@@ -365,7 +370,9 @@ impl Writer {
         let mut buf = Vec::with_capacity(batch.len() * 1024);
         for job in batch {
             let sealing = Instant::now();
-            let line = self.sealer.seal(&job.record, job.unix_micros, job.timings);
+            let line = self
+                .sealer
+                .seal_wire(&job.record, job.unix_micros, job.timings);
             self.stats
                 .seal_micros
                 .fetch_add(sealing.elapsed().as_micros() as u64, Ordering::Relaxed);

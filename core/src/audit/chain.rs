@@ -73,7 +73,12 @@ impl Sealer {
     }
 
     /// [`Sealer::seal`] for a record received in its wire form: the same line.
-    pub fn seal_wire(&mut self, record: &WireRecord, unix_micros: u64, timings: Timings) -> Vec<u8> {
+    pub fn seal_wire(
+        &mut self,
+        record: &WireRecord,
+        unix_micros: u64,
+        timings: Timings,
+    ) -> Vec<u8> {
         let entry = Entry::from_wire(
             record,
             &self.state.instance,

@@ -24,9 +24,14 @@ pub const MAX_WIRE_BYTES: usize = 64 * 1024;
 pub enum WireError {
     #[error("audit submission of {len} bytes is over the {MAX_WIRE_BYTES}-byte cap")]
     TooLarge { len: usize },
-    /// What serde_json said; it names a position or a field, never the body's content.
-    #[error("malformed audit submission: {0}")]
-    Malformed(String),
+    /// Where the body stopped making sense. Only the position is kept: serde's own message
+    /// may quote the body, and these errors are logged.
+    #[error("malformed audit submission ({kind} error at line {line}, column {column})")]
+    Malformed {
+        kind: &'static str,
+        line: usize,
+        column: usize,
+    },
 }
 
 /// One record as it travels: the record, when it was decided, and what the sender measured.
@@ -169,7 +174,7 @@ pub fn encode(
         time_unix_us,
         timings,
     })
-    .map_err(|e| WireError::Malformed(e.to_string()))?;
+    .map_err(|e| malformed(&e))?;
     if body.len() > MAX_WIRE_BYTES {
         return Err(WireError::TooLarge { len: body.len() });
     }
@@ -181,7 +186,21 @@ pub fn decode(body: &[u8]) -> Result<Submission, WireError> {
     if body.len() > MAX_WIRE_BYTES {
         return Err(WireError::TooLarge { len: body.len() });
     }
-    serde_json::from_slice(body).map_err(|e| WireError::Malformed(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| malformed(&e))
+}
+
+fn malformed(e: &serde_json::Error) -> WireError {
+    use serde_json::error::Category;
+    WireError::Malformed {
+        kind: match e.classify() {
+            Category::Io => "i/o",
+            Category::Syntax => "syntax",
+            Category::Data => "data",
+            Category::Eof => "end of input",
+        },
+        line: e.line(),
+        column: e.column(),
+    }
 }
 
 #[cfg(test)]
@@ -239,7 +258,11 @@ mod tests {
             serde_json::to_string(&back.record).unwrap(),
             serde_json::to_string(&record).unwrap()
         );
-        assert!(!String::from_utf8(body).unwrap().contains("AKIAIX6EA6QOM66ZJOJY"));
+        assert!(
+            !String::from_utf8(body)
+                .unwrap()
+                .contains("AKIAIX6EA6QOM66ZJOJY")
+        );
     }
 
     #[test]
@@ -277,7 +300,7 @@ mod tests {
         ];
         for case in cases {
             assert!(
-                matches!(decode(case.as_bytes()), Err(WireError::Malformed(_))),
+                matches!(decode(case.as_bytes()), Err(WireError::Malformed { .. })),
                 "accepted {case}"
             );
         }
