@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit_cli;
+mod audit_endpoint;
 mod audit_sink;
 mod bootstrap;
 mod cli;

@@ -12,6 +12,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::audit_endpoint::AuditEndpoint;
 use crate::audit_sink::{AuditSink, SinkConfig};
 use crate::grpc::ProcessorService;
 use crate::listen::ListenAddr;
@@ -66,6 +67,10 @@ pub struct ServeArgs {
     /// response ends fail-closed (keep it below Envoy's ext_proc message timeout).
     #[arg(long, default_value_t = 1000)]
     pub audit_timeout_ms: u64,
+    /// Also accept records over HTTP/1.1 on IP:PORT (`POST /v1/audit`, answered 200 once the
+    /// record is durable): the signed trail of proxy-wasm filters (docs/wasm.md).
+    #[arg(long, value_name = "ADDR", requires = "audit")]
+    pub audit_sink_listen: Option<std::net::SocketAddr>,
     /// Per-deployment key (a file of at least 16 bytes) for keyed fingerprints of matched
     /// values in audit records. Without it, records carry no fingerprints.
     #[arg(long)]
@@ -185,6 +190,7 @@ async fn run(
     };
     let mut processor = Processor::new(live);
     let mut audit_thread = None;
+    let mut audit_endpoint = None;
     if let (Some(path), Some(key_path)) = (&args.audit, &args.audit_key) {
         let key = crate::audit_cli::read_signing_key(key_path)
             .map_err(|e| ServeError::Config(format!("{e:#}")))?;
@@ -197,6 +203,17 @@ async fn run(
         })
         .map_err(|e| ServeError::Config(e.to_string()))?;
         audit_thread = Some(thread);
+        // Bound before the gRPC listener, so its readiness line means both accept.
+        if let Some(addr) = args.audit_sink_listen {
+            let listener = crate::audit_endpoint::bind(addr).await?;
+            audit_endpoint = Some(crate::audit_endpoint::spawn(
+                listener,
+                AuditEndpoint {
+                    sink: sink.clone(),
+                    timeout: Duration::from_millis(args.audit_timeout_ms),
+                },
+            ));
+        }
         processor = processor.with_audit(AuditHook {
             sink,
             timeout: Duration::from_millis(args.audit_timeout_ms),
@@ -270,6 +287,9 @@ async fn run(
         }
     };
     reload_task.abort();
+    if let Some(task) = audit_endpoint {
+        task.abort();
+    }
     if let Some(path) = socket_path {
         let _ = std::fs::remove_file(path);
     }
