@@ -11,9 +11,18 @@
 //! - body reads are skipped for empty chunks and bounded by the size Envoy announced;
 //! - at most one local reply per stream (Envoy refuses a second one);
 //! - once Sluice answered or reset the stream, no later callback lets upstream bytes through.
+//!
+//! With an audit sink configured, the end of the response (the final body chunk, a response
+//! without body, or the trailers) is held (`Pause`) while the record is posted to the sink,
+//! and released only when the sink answered 200 (the record is durable); any other outcome
+//! ends the response fail-closed (the final chunk becomes the API's error event, a response
+//! without a final chunk to replace is reset) unless the policy says `on_audit_error: allow`.
 
 use proxy_wasm::types::Action;
+use sluice_core::audit::{Timings, wire};
 use sluice_core::{AuditRecord, BodyOutcome, Exchange, HeaderMutation, HeadersOutcome, LocalReply};
+
+use crate::config::AuditSinkConfig;
 
 /// The core calls the filter makes; implemented by [`Exchange`] and by scripted fakes in tests.
 pub trait Inspector {
@@ -22,6 +31,9 @@ pub trait Inspector {
     fn response_headers(&mut self, headers: &[(String, String)]) -> HeadersOutcome;
     fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyOutcome;
     fn finish(&mut self) -> AuditRecord;
+    /// The record could not be made durable: the bytes that replace the final chunk (the
+    /// API's own error event, as for a stream stopped mid-way).
+    fn audit_failed(&mut self) -> Vec<u8>;
 }
 
 impl Inspector for Exchange {
@@ -39,6 +51,9 @@ impl Inspector for Exchange {
     }
     fn finish(&mut self) -> AuditRecord {
         Exchange::finish(self)
+    }
+    fn audit_failed(&mut self) -> Vec<u8> {
+        Exchange::audit_failed(self)
     }
 }
 
@@ -67,6 +82,31 @@ pub trait HttpHost {
     fn set_decision(&self, decision: &str);
     /// Emits the audit record (no values, by the core's construction).
     fn log_audit(&self, record: &AuditRecord);
+    /// Wall-clock time, microseconds since the Unix epoch.
+    fn now_unix_micros(&self) -> u64;
+    /// Starts `POST /v1/audit` with `body` to the sink's cluster. `true`: the call is under
+    /// way and its outcome will come to [`StreamFilter::on_audit_response`]; `false`: Envoy
+    /// refused it (unknown cluster, bad headers).
+    fn dispatch_audit(&self, sink: &AuditSinkConfig, body: &[u8]) -> bool;
+    /// Lets a held response go on (after `Pause`).
+    fn resume_response(&self);
+}
+
+/// Where records go and what happens when one cannot be written.
+#[derive(Clone, Debug)]
+pub struct AuditPolicy {
+    pub sink: AuditSinkConfig,
+    /// `on_audit_error: allow`: release the response anyway, with a warning.
+    pub allow_on_error: bool,
+}
+
+/// What the filter holds while the sink has not answered: where the response stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+    /// The final body chunk, as the filter left it in Envoy's buffer (`len` bytes).
+    FinalChunk { len: usize },
+    /// The response headers of a response without body, or the trailers: no chunk to replace.
+    NoChunk,
 }
 
 /// Where the stream was stopped by Sluice, which decides what later callbacks may do.
@@ -93,6 +133,14 @@ pub struct StreamFilter<I> {
     response_done: bool,
     /// The exchange's audit record, once the stream ended.
     audit: Option<AuditRecord>,
+    audit_policy: Option<AuditPolicy>,
+    /// The end of the response, held until the sink answers.
+    held: Option<Held>,
+    /// The record was offered to the sink (at most once per stream).
+    submitted: bool,
+    /// When the request headers and the response headers arrived (µs since the epoch).
+    started_us: Option<u64>,
+    response_headers_us: Option<u64>,
 }
 
 impl<I: Inspector> StreamFilter<I> {
@@ -104,12 +152,26 @@ impl<I: Inspector> StreamFilter<I> {
             request_done: false,
             response_done: false,
             audit: None,
+            audit_policy: None,
+            held: None,
+            submitted: false,
+            started_us: None,
+            response_headers_us: None,
         }
+    }
+
+    /// Each record goes to the sink before the end of its response is released.
+    pub fn with_audit_sink(mut self, policy: AuditPolicy) -> Self {
+        self.audit_policy = Some(policy);
+        self
     }
 
     pub fn on_request_headers(&mut self, host: &impl HttpHost, end_of_stream: bool) -> Action {
         if self.stop.is_some() {
             return Action::Pause;
+        }
+        if self.audit_policy.is_some() {
+            self.started_us = Some(host.now_unix_micros());
         }
         let headers = host.request_headers();
         match self.inspector.request_headers(&headers) {
@@ -193,6 +255,9 @@ impl<I: Inspector> StreamFilter<I> {
             Some(Stop::StoppedResponse) => return Action::Pause,
             None => {}
         }
+        if self.audit_policy.is_some() {
+            self.response_headers_us = Some(host.now_unix_micros());
+        }
         let headers = host.response_headers();
         match self.inspector.response_headers(&headers) {
             HeadersOutcome::Continue(mutation) => {
@@ -200,6 +265,7 @@ impl<I: Inspector> StreamFilter<I> {
                 if end_of_stream {
                     self.response_done = true;
                     self.conclude(host);
+                    return self.hold_for_audit(host, Held::NoChunk);
                 }
                 Action::Continue
             }
@@ -242,11 +308,13 @@ impl<I: Inspector> StreamFilter<I> {
         if end_of_stream {
             self.response_done = true;
         }
+        let mut left = body_size;
         match self.inspector.response_body(&chunk, end_of_stream) {
             BodyOutcome::Unchanged => {}
             BodyOutcome::Replace(emitted) => {
                 if body_size > 0 || !emitted.is_empty() {
                     host.replace_response_body(body_size, &emitted);
+                    left = emitted.len();
                 }
             }
             BodyOutcome::Reply(_) => {
@@ -259,6 +327,7 @@ impl<I: Inspector> StreamFilter<I> {
         }
         if end_of_stream {
             self.conclude(host);
+            return self.hold_for_audit(host, Held::FinalChunk { len: left });
         }
         Action::Continue
     }
@@ -289,7 +358,25 @@ impl<I: Inspector> StreamFilter<I> {
             BodyOutcome::Reply(_) => return self.stop_response(host),
         }
         self.conclude(host);
-        Action::Continue
+        self.hold_for_audit(host, Held::NoChunk)
+    }
+
+    /// The sink's answer to the record posted at the end of the response: `Some(200)` means
+    /// durable; any other status, or `None` (no response: timeout, connection failure), means
+    /// not written.
+    pub fn on_audit_response(&mut self, host: &impl HttpHost, status: Option<u16>) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        if status == Some(200) {
+            host.resume_response();
+            return;
+        }
+        let reason = match status {
+            Some(code) => format!("the audit sink answered {code}"),
+            None => "the audit sink did not answer".to_owned(),
+        };
+        self.audit_not_written(host, held, &reason);
     }
 
     /// Access-log time: the last point where the decision can reach filter state.
@@ -326,6 +413,97 @@ impl<I: Inspector> StreamFilter<I> {
         Action::Pause
     }
 
+    /// At the end of a response: posts the record to the sink and holds the end until it
+    /// answers. Without a sink (or when the stream was already answered) it goes on at once.
+    fn hold_for_audit(&mut self, host: &impl HttpHost, held: Held) -> Action {
+        let Some(policy) = self.audit_policy.clone() else {
+            return Action::Continue;
+        };
+        if self.submitted {
+            return Action::Continue;
+        }
+        self.submitted = true;
+        let Some(record) = self.audit.as_ref() else {
+            return Action::Continue;
+        };
+        let now = host.now_unix_micros();
+        let body = match wire::encode(record, now, self.timings(now)) {
+            Ok(body) => body,
+            Err(e) => return self.refused_now(host, held, &e.to_string()),
+        };
+        if !host.dispatch_audit(&policy.sink, &body) {
+            let reason = format!("the call to cluster {:?} was refused", policy.sink.cluster);
+            return self.refused_now(host, held, &reason);
+        }
+        self.held = Some(held);
+        Action::Pause
+    }
+
+    /// The record cannot even be sent: the end of the response is still in this callback, so
+    /// it is dealt with here (and the callback continues, fail-closed or released).
+    fn refused_now(&mut self, host: &impl HttpHost, held: Held, reason: &str) -> Action {
+        match self.audit_failure_action(reason) {
+            AuditFailure::Release => Action::Continue,
+            AuditFailure::Stop => match held {
+                Held::FinalChunk { len } => {
+                    let event = self.inspector.audit_failed();
+                    host.replace_response_body(len, &event);
+                    self.stop = Some(Stop::StoppedResponse);
+                    self.conclude(host);
+                    Action::Continue
+                }
+                Held::NoChunk => self.stop_response(host),
+            },
+        }
+    }
+
+    /// The sink's answer came and it was not a success: the held end of the response is
+    /// replaced (or the stream reset) and then released.
+    fn audit_not_written(&mut self, host: &impl HttpHost, held: Held, reason: &str) {
+        match self.audit_failure_action(reason) {
+            AuditFailure::Release => host.resume_response(),
+            AuditFailure::Stop => match held {
+                Held::FinalChunk { len } => {
+                    let event = self.inspector.audit_failed();
+                    host.replace_response_body(len, &event);
+                    self.stop = Some(Stop::StoppedResponse);
+                    self.conclude(host);
+                    host.resume_response();
+                }
+                Held::NoChunk => {
+                    host.reset_stream();
+                    self.stop = Some(Stop::StoppedResponse);
+                    self.conclude(host);
+                }
+            },
+        }
+    }
+
+    fn audit_failure_action(&self, reason: &str) -> AuditFailure {
+        let allow = self.audit_policy.as_ref().is_some_and(|p| p.allow_on_error);
+        if allow {
+            log::warn!(
+                "sluice: audit record not durable ({reason}); response released (on_audit_error: allow)"
+            );
+            AuditFailure::Release
+        } else {
+            log::error!("sluice: audit record not durable ({reason}); response stopped");
+            AuditFailure::Stop
+        }
+    }
+
+    /// Durations for the record, measured up to `now`.
+    fn timings(&self, now: u64) -> Timings {
+        Timings {
+            ttfb_us: self
+                .started_us
+                .zip(self.response_headers_us)
+                .map(|(s, r)| r.saturating_sub(s)),
+            total_us: self.started_us.map(|s| now.saturating_sub(s)),
+            processing_us: None,
+        }
+    }
+
     /// Takes the audit record and publishes the decision. Runs at the end of the response and
     /// again at access-log time (the record then also covers a stream cut short).
     fn conclude(&mut self, host: &impl HttpHost) {
@@ -336,6 +514,12 @@ impl<I: Inspector> StreamFilter<I> {
         }
         self.audit = Some(record);
     }
+}
+
+/// What an audit failure does to the response it held.
+enum AuditFailure {
+    Release,
+    Stop,
 }
 
 fn decision_name(record: &AuditRecord) -> &'static str {

@@ -4,11 +4,17 @@
 //! VM) on any other; the filter's sequencing keeps every call within what Envoy accepts, and
 //! the expected error statuses are absorbed here without panicking.
 
+use std::time::UNIX_EPOCH;
+
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType};
 use sluice_core::{AuditRecord, ExchangeContext, LocalReply};
 
+use crate::config::AuditSinkConfig;
 use crate::filter::HttpHost;
+
+/// Path the audit sink serves (`sluice serve --audit-sink-listen`).
+pub const AUDIT_SINK_PATH: &str = "/v1/audit";
 
 /// Filter-state key the decision is published under; access logs read it as
 /// `%FILTER_STATE(wasm.sluice_decision:PLAIN)%` (Envoy prefixes `wasm.`).
@@ -68,6 +74,19 @@ impl ProxyHost {
                 .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
                 .collect(),
             Err(_) => Vec::new(),
+        }
+    }
+
+    /// The status of the audit sink's answer, in `on_http_call_response`. `num_headers` is 0
+    /// when there was no answer (timeout, connection failure): the header map is then not
+    /// read at all, since Envoy has none to offer.
+    pub fn call_response_status(&self, num_headers: usize) -> Option<u16> {
+        if num_headers == 0 {
+            return None;
+        }
+        match hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status") {
+            Ok(Some(value)) => std::str::from_utf8(&value).ok()?.parse().ok(),
+            _ => None,
         }
     }
 
@@ -135,6 +154,45 @@ impl HttpHost for ProxyHost {
 
     fn set_decision(&self, decision: &str) {
         let _ = hostcalls::set_property(vec![DECISION_PROPERTY], Some(decision.as_bytes()));
+    }
+
+    fn now_unix_micros(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    fn dispatch_audit(&self, sink: &AuditSinkConfig, body: &[u8]) -> bool {
+        let headers = vec![
+            (":method", "POST"),
+            (":path", AUDIT_SINK_PATH),
+            (":authority", sink.authority.as_str()),
+            ("content-type", "application/json"),
+        ];
+        match hostcalls::dispatch_http_call(
+            &sink.cluster,
+            headers,
+            Some(body),
+            Vec::new(),
+            sink.timeout,
+        ) {
+            Ok(_token) => true,
+            Err(status) => {
+                let _ = hostcalls::log(
+                    LogLevel::Error,
+                    &format!(
+                        "sluice: audit sink call to cluster {:?} refused by Envoy: {status:?}",
+                        sink.cluster
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    fn resume_response(&self) {
+        let _ = hostcalls::resume_http_response();
     }
 
     fn log_audit(&self, record: &AuditRecord) {

@@ -8,13 +8,14 @@ use sluice_core::{
     AuditRecord, BodyOutcome, Decision, Engine, Exchange, HeadersOutcome, LocalReply,
 };
 
-use crate::config::engine_from_configuration;
-use crate::filter::{Inspector, StreamFilter};
+use crate::config::{AuditSinkConfig, plugin_from_configuration};
+use crate::filter::{AuditPolicy, Inspector, StreamFilter};
 use crate::host::ProxyHost;
 
 #[derive(Default)]
 pub struct SluiceRoot {
     engine: Option<Engine>,
+    audit_sink: Option<AuditSinkConfig>,
 }
 
 impl Context for SluiceRoot {}
@@ -33,8 +34,9 @@ impl RootContext for SluiceRoot {
             )
             .unwrap_or_default()
         };
-        match engine_from_configuration(raw.as_deref()) {
-            Ok(engine) => {
+        match plugin_from_configuration(raw.as_deref()) {
+            Ok(plugin) => {
+                let engine = plugin.engine;
                 // Each configuration update (a new listener or ECDS config) runs this again in
                 // a new plugin; the id and hash tell which policy the update brought.
                 log::info!(
@@ -48,7 +50,15 @@ impl RootContext for SluiceRoot {
                     engine.policy().policy_id.as_deref().unwrap_or(""),
                     engine.policy_sha256()
                 );
+                if let Some(sink) = &plugin.audit_sink {
+                    log::info!(
+                        "sluice: audit records go to cluster {} ({} ms timeout)",
+                        sink.cluster,
+                        sink.timeout.as_millis()
+                    );
+                }
                 self.engine = Some(engine);
+                self.audit_sink = plugin.audit_sink;
                 true
             }
             Err(err) => {
@@ -69,8 +79,16 @@ impl RootContext for SluiceRoot {
             Some(engine) => StreamInspector::Pending(engine.clone()),
             None => StreamInspector::Unconfigured,
         };
+        let mut filter = StreamFilter::new(inspector);
+        if let (Some(engine), Some(sink)) = (&self.engine, &self.audit_sink) {
+            filter = filter.with_audit_sink(AuditPolicy {
+                sink: sink.clone(),
+                allow_on_error: engine.policy().on_audit_error
+                    == sluice_core::policy::OnAuditError::Allow,
+            });
+        }
         Some(Box::new(SluiceHttp {
-            filter: StreamFilter::new(inspector),
+            filter,
             #[cfg(feature = "test-trap")]
             trap: None,
         }))
@@ -155,6 +173,12 @@ impl Inspector for StreamInspector {
             },
         }
     }
+    fn audit_failed(&mut self) -> Vec<u8> {
+        match self {
+            StreamInspector::Active(ex) | StreamInspector::EnvoyReply(ex) => ex.audit_failed(),
+            _ => b"\n[sluice: response stopped: the audit record could not be written]\n".to_vec(),
+        }
+    }
 }
 
 fn unconfigured_reply() -> LocalReply {
@@ -196,6 +220,17 @@ impl SluiceHttp {
 }
 
 impl Context for SluiceHttp {
+    fn on_http_call_response(
+        &mut self,
+        _token_id: u32,
+        num_headers: usize,
+        _body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let status = ProxyHost.call_response_status(num_headers);
+        self.filter.on_audit_response(&ProxyHost, status);
+    }
+
     fn on_done(&mut self) -> bool {
         true
     }

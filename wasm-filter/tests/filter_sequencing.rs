@@ -9,7 +9,8 @@ use sluice_core::{
     AuditRecord, BodyOutcome, Engine, ExchangeContext, HeaderMutation, HeadersOutcome, LocalReply,
     Policy,
 };
-use sluice_wasm::filter::{HttpHost, Inspector, StreamFilter};
+use sluice_wasm::config::AuditSinkConfig;
+use sluice_wasm::filter::{AuditPolicy, HttpHost, Inspector, StreamFilter};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -19,6 +20,8 @@ enum Phase {
     ResponseHeaders,
     ResponseBody,
     ResponseTrailers,
+    /// The audit sink's answer (`on_http_call_response`), while the response is held.
+    AuditResponse,
     Log,
 }
 
@@ -37,6 +40,13 @@ struct FakeEnvoy {
     decisions: RefCell<Vec<String>>,
     audits: Cell<u32>,
     violations: RefCell<Vec<String>>,
+    /// Bodies posted to the audit sink.
+    audit_posts: RefCell<Vec<Vec<u8>>>,
+    /// Envoy refuses the sink call (unknown cluster).
+    refuse_dispatch: Cell<bool>,
+    /// The filter paused the end of the response (the final chunk is in Envoy's buffer).
+    held: Cell<bool>,
+    resumes: Cell<u32>,
 }
 
 impl FakeEnvoy {
@@ -59,6 +69,10 @@ impl FakeEnvoy {
             decisions: RefCell::new(Vec::new()),
             audits: Cell::new(0),
             violations: RefCell::new(Vec::new()),
+            audit_posts: RefCell::new(Vec::new()),
+            refuse_dispatch: Cell::new(false),
+            held: Cell::new(false),
+            resumes: Cell::new(0),
         }
     }
 
@@ -175,7 +189,9 @@ impl HttpHost for FakeEnvoy {
     }
     fn replace_response_body(&self, size: usize, body: &[u8]) {
         let mut chunk = self.response_chunk.borrow_mut();
-        if self.phase.get() != Phase::ResponseBody || size > chunk.len() {
+        // A held final chunk stays in Envoy's buffer, replaceable until it is resumed.
+        let buffered = self.phase.get() == Phase::AuditResponse && self.held.get();
+        if (self.phase.get() != Phase::ResponseBody && !buffered) || size > chunk.len() {
             self.violation(format!(
                 "replace response body {size} in {:?}",
                 self.phase.get()
@@ -204,6 +220,33 @@ impl HttpHost for FakeEnvoy {
             self.violation("audit before access-log time".to_owned());
         }
         self.audits.set(self.audits.get() + 1);
+    }
+    fn now_unix_micros(&self) -> u64 {
+        1_796_154_155_000_000
+    }
+    fn dispatch_audit(&self, sink: &AuditSinkConfig, body: &[u8]) -> bool {
+        if !matches!(
+            self.phase.get(),
+            Phase::ResponseHeaders | Phase::ResponseBody | Phase::ResponseTrailers
+        ) {
+            self.violation(format!("audit call in {:?}", self.phase.get()));
+        }
+        assert_eq!(sink.cluster, "sluice_audit");
+        if self.refuse_dispatch.get() {
+            return false;
+        }
+        self.audit_posts.borrow_mut().push(body.to_vec());
+        true
+    }
+    fn resume_response(&self) {
+        if !self.held.get() || self.phase.get() != Phase::AuditResponse {
+            self.violation(format!(
+                "resume without a held response in {:?}",
+                self.phase.get()
+            ));
+        }
+        self.held.set(false);
+        self.resumes.set(self.resumes.get() + 1);
     }
 }
 
@@ -337,7 +380,13 @@ impl Inspector for Scripted {
             .exchange(ExchangeContext::default())
             .finish()
     }
+    fn audit_failed(&mut self) -> Vec<u8> {
+        AUDIT_FAILED_EVENT.to_vec()
+    }
 }
+
+/// What the scripted core sends in place of the final chunk when its record was not written.
+const AUDIT_FAILED_EVENT: &[u8] = b"event: error\ndata: audit\n\n";
 
 fn reply(status: u16, body: &str) -> LocalReply {
     LocalReply {
@@ -664,4 +713,154 @@ fn a_bodiless_request_keeps_its_headers() {
     assert_no_violations(&envoy);
     let headers = out.upstream_headers.expect("request forwarded");
     assert!(headers.contains(&("content-length".into(), "0".into())));
+}
+
+fn audit_policy(allow_on_error: bool) -> AuditPolicy {
+    AuditPolicy {
+        sink: AuditSinkConfig {
+            cluster: "sluice_audit".into(),
+            authority: "sluice_audit".into(),
+            timeout: std::time::Duration::from_millis(500),
+        },
+        allow_on_error,
+    }
+}
+
+/// A streamed response through a filter with an audit sink, up to the sink's answer:
+/// returns the filter, the fake, and what the client got before the end was held.
+fn stream_until_held(allow_on_error: bool) -> (StreamFilter<Scripted>, FakeEnvoy, Vec<u8>) {
+    let mut filter =
+        StreamFilter::new(Scripted::default()).with_audit_sink(audit_policy(allow_on_error));
+    let envoy = FakeEnvoy::new(REQUEST_HEADERS, RESPONSE_HEADERS);
+    envoy.phase.set(Phase::RequestHeaders);
+    assert_eq!(filter.on_request_headers(&envoy, true), Action::Continue);
+    envoy.phase.set(Phase::ResponseHeaders);
+    assert_eq!(filter.on_response_headers(&envoy, false), Action::Continue);
+    envoy.phase.set(Phase::ResponseBody);
+    *envoy.response_chunk.borrow_mut() = b"data: one\n\n".to_vec();
+    assert_eq!(filter.on_response_body(&envoy, 11, false), Action::Continue);
+    let client = envoy.response_chunk.borrow().clone();
+    assert!(
+        envoy.audit_posts.borrow().is_empty(),
+        "posted before the end"
+    );
+    *envoy.response_chunk.borrow_mut() = b"data: [DONE]\n\n".to_vec();
+    assert_eq!(filter.on_response_body(&envoy, 14, true), Action::Pause);
+    envoy.held.set(true);
+    (filter, envoy, client)
+}
+
+#[test]
+fn the_final_chunk_waits_for_the_sink_and_goes_unchanged_on_200() {
+    let (mut filter, envoy, _) = stream_until_held(false);
+    let posts = envoy.audit_posts.borrow().clone();
+    assert_eq!(posts.len(), 1);
+    let submission = sluice_core::audit::wire::decode(&posts[0]).expect("wire body");
+    assert_eq!(submission.time_unix_us, 1_796_154_155_000_000);
+    envoy.phase.set(Phase::AuditResponse);
+    filter.on_audit_response(&envoy, Some(200));
+    assert_eq!(envoy.resumes.get(), 1);
+    assert_eq!(*envoy.response_chunk.borrow(), b"data: [DONE]\n\n");
+    envoy.phase.set(Phase::Log);
+    filter.on_log(&envoy);
+    assert_no_violations(&envoy);
+    assert_eq!(envoy.audits.get(), 1, "the log line stays");
+    assert_eq!(
+        envoy.audit_posts.borrow().len(),
+        1,
+        "one record per exchange"
+    );
+}
+
+#[test]
+fn a_failed_sink_replaces_the_final_chunk_with_the_error_event() {
+    for status in [Some(503), Some(400), None] {
+        let (mut filter, envoy, _) = stream_until_held(false);
+        envoy.phase.set(Phase::AuditResponse);
+        filter.on_audit_response(&envoy, status);
+        assert_eq!(envoy.resumes.get(), 1, "{status:?}");
+        assert_eq!(*envoy.response_chunk.borrow(), AUDIT_FAILED_EVENT);
+        assert_eq!(envoy.resets.get(), 0);
+        envoy.phase.set(Phase::Log);
+        filter.on_log(&envoy);
+        assert_no_violations(&envoy);
+    }
+}
+
+#[test]
+fn on_audit_error_allow_releases_the_final_chunk() {
+    let (mut filter, envoy, _) = stream_until_held(true);
+    envoy.phase.set(Phase::AuditResponse);
+    filter.on_audit_response(&envoy, None);
+    assert_eq!(envoy.resumes.get(), 1);
+    assert_eq!(*envoy.response_chunk.borrow(), b"data: [DONE]\n\n");
+    assert_no_violations(&envoy);
+}
+
+#[test]
+fn a_refused_sink_call_fails_closed_in_the_same_callback() {
+    let mut filter = StreamFilter::new(Scripted::default()).with_audit_sink(audit_policy(false));
+    let envoy = FakeEnvoy::new(REQUEST_HEADERS, RESPONSE_HEADERS);
+    envoy.refuse_dispatch.set(true);
+    envoy.phase.set(Phase::RequestHeaders);
+    assert_eq!(filter.on_request_headers(&envoy, true), Action::Continue);
+    envoy.phase.set(Phase::ResponseHeaders);
+    assert_eq!(filter.on_response_headers(&envoy, false), Action::Continue);
+    envoy.phase.set(Phase::ResponseBody);
+    *envoy.response_chunk.borrow_mut() = b"data: [DONE]\n\n".to_vec();
+    assert_eq!(filter.on_response_body(&envoy, 14, true), Action::Continue);
+    assert_eq!(*envoy.response_chunk.borrow(), AUDIT_FAILED_EVENT);
+    envoy.phase.set(Phase::Log);
+    filter.on_log(&envoy);
+    assert_no_violations(&envoy);
+}
+
+#[test]
+fn a_response_without_body_is_held_at_its_headers_and_reset_on_failure() {
+    let mut filter = StreamFilter::new(Scripted::default()).with_audit_sink(audit_policy(false));
+    let envoy = FakeEnvoy::new(REQUEST_HEADERS, RESPONSE_HEADERS);
+    envoy.phase.set(Phase::RequestHeaders);
+    assert_eq!(filter.on_request_headers(&envoy, true), Action::Continue);
+    envoy.phase.set(Phase::ResponseHeaders);
+    assert_eq!(filter.on_response_headers(&envoy, true), Action::Pause);
+    assert_eq!(envoy.audit_posts.borrow().len(), 1);
+    envoy.phase.set(Phase::AuditResponse);
+    filter.on_audit_response(&envoy, Some(500));
+    assert_eq!(envoy.resets.get(), 1);
+    // A late duplicate answer does nothing.
+    filter.on_audit_response(&envoy, Some(200));
+    assert_eq!(envoy.resumes.get(), 0);
+    envoy.phase.set(Phase::Log);
+    filter.on_log(&envoy);
+    assert_no_violations(&envoy);
+}
+
+#[test]
+fn trailers_end_is_held_and_released_on_200() {
+    let mut filter = StreamFilter::new(Scripted::default()).with_audit_sink(audit_policy(false));
+    let envoy = FakeEnvoy::new(REQUEST_HEADERS, RESPONSE_HEADERS);
+    envoy.phase.set(Phase::RequestHeaders);
+    assert_eq!(filter.on_request_headers(&envoy, true), Action::Continue);
+    envoy.phase.set(Phase::ResponseHeaders);
+    assert_eq!(filter.on_response_headers(&envoy, false), Action::Continue);
+    envoy.phase.set(Phase::ResponseBody);
+    *envoy.response_chunk.borrow_mut() = b"x".to_vec();
+    assert_eq!(filter.on_response_body(&envoy, 1, false), Action::Continue);
+    envoy.phase.set(Phase::ResponseTrailers);
+    assert_eq!(filter.on_response_trailers(&envoy), Action::Pause);
+    envoy.held.set(true);
+    envoy.phase.set(Phase::AuditResponse);
+    filter.on_audit_response(&envoy, Some(200));
+    assert_eq!(envoy.resumes.get(), 1);
+    assert_no_violations(&envoy);
+}
+
+#[test]
+fn without_a_sink_nothing_is_posted_or_held() {
+    let mut filter = StreamFilter::new(Scripted::default());
+    let envoy = FakeEnvoy::new(REQUEST_HEADERS, RESPONSE_HEADERS);
+    let out = run(&mut filter, &envoy, &[b"x"], &[b"a", b"b"]);
+    assert_no_violations(&envoy);
+    assert_eq!(out.client_body, b"ab");
+    assert!(envoy.audit_posts.borrow().is_empty());
 }
