@@ -46,6 +46,19 @@ pub struct BootstrapArgs {
     /// modes its request body limit sizes Envoy's buffers.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Address (IP:PORT) of `sluice serve --audit-sink-listen`; wasm mode. The filter then
+    /// holds the end of each response until the sink has made its record durable.
+    #[arg(long, value_name = "ADDR")]
+    pub audit_sink: Option<std::net::SocketAddr>,
+    /// How long the end of a response may wait for the audit sink (wasm mode); past it the
+    /// response ends fail-closed (or is released, with `on_audit_error: allow`).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 1000,
+        requires = "audit_sink"
+    )]
+    pub audit_sink_timeout_ms: u64,
     /// Admin listener (IP:PORT), which serves /ready.
     #[arg(long, default_value = "127.0.0.1:9901")]
     pub admin: ListenAddr,
@@ -110,6 +123,8 @@ pub struct IdentityArgs {
     pub spiffe_trust_domain: Option<String>,
 }
 
+/// Cluster name of the audit sink (`--audit-sink`), as the wasm filter's envelope names it.
+const AUDIT_SINK_CLUSTER: &str = "sluice_audit";
 /// Cluster name of a remote JWKS server.
 const JWKS_CLUSTER: &str = "sluice_jwks";
 /// jwt_authn's filter name, which is also the dynamic-metadata namespace it writes.
@@ -209,17 +224,37 @@ fn duration(ms: u64) -> String {
 
 fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
     let upstream = parse_upstream(&args.upstream)?;
-    let (policy_json, policy) = match &args.config {
+    let (policy_value, policy) = match &args.config {
         Some(path) => {
             let text = crate::policy_file::policy_json(path)?;
             let policy = Policy::from_json(&text)
                 .with_context(|| format!("policy file {}", path.display()))?;
-            // Compact, canonical JSON: what the wasm filter's `on_configure` receives.
             let value: Value = serde_json::from_str(&text)
                 .with_context(|| format!("policy file {}", path.display()))?;
-            (value.to_string(), policy)
+            (Some(value), policy)
         }
-        None => (String::new(), Policy::default()),
+        None => (None, Policy::default()),
+    };
+    // Compact, canonical JSON: what the wasm filter's `on_configure` receives; with an audit
+    // sink, the policy goes inside the envelope that names it.
+    let plugin_configuration = match (args.audit_sink, &policy_value) {
+        (Some(_), policy) => {
+            if args.audit_sink_timeout_ms == 0 || args.audit_sink_timeout_ms > u64::from(u32::MAX) {
+                bail!("--audit-sink-timeout-ms must be 1..=4294967295");
+            }
+            let mut envelope = json!({
+                "audit_sink": {
+                    "cluster": AUDIT_SINK_CLUSTER,
+                    "timeout_ms": args.audit_sink_timeout_ms
+                }
+            });
+            if let (Some(policy), Some(fields)) = (policy, envelope.as_object_mut()) {
+                fields.insert("policy".into(), policy.clone());
+            }
+            envelope.to_string()
+        }
+        (None, Some(policy)) => policy.to_string(),
+        (None, None) => String::new(),
     };
     let buffer_limit = policy
         .limits
@@ -243,6 +278,11 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
             if args.wasm.is_some() {
                 bail!("--wasm applies to --mode wasm only");
             }
+            if args.audit_sink.is_some() {
+                bail!(
+                    "--audit-sink applies to --mode wasm only (ext_proc writes the trail itself: sluice serve --audit)"
+                );
+            }
             ext_proc_filter(
                 args.timeout_ms,
                 jwt.is_some(),
@@ -256,7 +296,7 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
             let Some(wasm) = &args.wasm else {
                 bail!("--mode wasm needs --wasm PATH (the sluice_wasm.wasm module)");
             };
-            wasm_filter(wasm, &policy_json)
+            wasm_filter(wasm, &plugin_configuration)
         }
     };
 
@@ -312,6 +352,9 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
             .clone()
             .unwrap_or_else(ListenAddr::default_socket);
         clusters.push(sluice_cluster(&sluice));
+    }
+    if let Some(addr) = args.audit_sink {
+        clusters.push(audit_sink_cluster(addr));
     }
 
     Ok(json!({
@@ -639,6 +682,29 @@ fn upstream_tls(upstream: &Upstream, ca_file: &Path) -> Value {
         );
     }
     json!({ "name": "envoy.transport_sockets.tls", "typed_config": tls })
+}
+
+/// The audit sink: plain HTTP/1.1 (Envoy's default for a cluster) to `sluice serve
+/// --audit-sink-listen`, usually on the same host or pod.
+fn audit_sink_cluster(addr: std::net::SocketAddr) -> Value {
+    json!({
+        "name": AUDIT_SINK_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        // Every response ending at once holds one call; Envoy's default of 1024 pending
+        // requests per cluster would refuse the rest (and so end their responses).
+        "circuit_breakers": { "thresholds": [{
+            "max_connections": 1024,
+            "max_pending_requests": 65536,
+            "max_requests": 65536
+        }]},
+        "load_assignment": {
+            "cluster_name": AUDIT_SINK_CLUSTER,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
+                "socket_address": { "address": addr.ip().to_string(), "port_value": addr.port() }
+            }}}]}]
+        }
+    })
 }
 
 fn sluice_cluster(addr: &ListenAddr) -> Value {

@@ -249,6 +249,68 @@ fn wasm_configuration_carries_the_policy_as_json() {
 }
 
 #[test]
+fn wasm_audit_sink_adds_its_cluster_and_wraps_the_policy() {
+    let dir = std::env::temp_dir().join(format!("sluice-bootstrap-sink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(&policy, "version: 1\npolicy_id: p\n").unwrap();
+    let base = [
+        "--mode",
+        "wasm",
+        "--listen",
+        "127.0.0.1:10000",
+        "--upstream",
+        "http://127.0.0.1:8080",
+        "--wasm",
+        "/x/sluice_wasm.wasm",
+        "--audit-sink",
+        "127.0.0.1:9911",
+    ];
+    let configuration = |doc: &serde_json::Value| -> serde_json::Value {
+        let filter = &doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+            ["http_filters"][0]["typed_config"]["config"];
+        serde_json::from_str(filter["configuration"]["value"].as_str().unwrap()).unwrap()
+    };
+    let with_policy: serde_json::Value = serde_yaml_ng::from_str(&bootstrap(
+        &[
+            &base[..],
+            &[
+                "--config",
+                policy.to_str().unwrap(),
+                "--audit-sink-timeout-ms",
+                "250",
+            ],
+        ]
+        .concat(),
+    ))
+    .unwrap();
+    let envelope = configuration(&with_policy);
+    assert_eq!(envelope["audit_sink"]["cluster"], "sluice_audit");
+    assert_eq!(envelope["audit_sink"]["timeout_ms"], 250);
+    assert_eq!(envelope["policy"]["policy_id"], "p");
+    let cluster = with_policy["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "sluice_audit")
+        .expect("audit sink cluster")
+        .clone();
+    assert_eq!(cluster["type"], "STATIC");
+    let address = &cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        ["socket_address"];
+    assert_eq!(address["address"], "127.0.0.1");
+    assert_eq!(address["port_value"], 9911);
+    // HTTP/1.1: no protocol options that would make it HTTP/2.
+    assert!(cluster.get("typed_extension_protocol_options").is_none());
+
+    // Without --config: the envelope alone (the built-in policy), default timeout.
+    let default: serde_json::Value = serde_yaml_ng::from_str(&bootstrap(&base)).unwrap();
+    let envelope = configuration(&default);
+    assert_eq!(envelope["audit_sink"]["timeout_ms"], 1000);
+    assert!(envelope.get("policy").is_none());
+}
+
+#[test]
 fn invalid_inputs_are_refused() {
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -259,7 +321,30 @@ fn invalid_inputs_are_refused() {
     };
     let listen = ["--listen", "127.0.0.1:10000"];
     let http = ["--upstream", "http://127.0.0.1:8080"];
-    let cases: [Vec<&str>; 4] = [
+    let cases: [Vec<&str>; 6] = [
+        // an audit sink in ext-proc mode (ext_proc writes the trail itself)
+        [
+            &listen[..],
+            &http,
+            &["--mode", "ext-proc", "--audit-sink", "127.0.0.1:9911"],
+        ]
+        .concat(),
+        // a zero audit sink timeout
+        [
+            &listen[..],
+            &http,
+            &[
+                "--mode",
+                "wasm",
+                "--wasm",
+                "/x.wasm",
+                "--audit-sink",
+                "127.0.0.1:9911",
+                "--audit-sink-timeout-ms",
+                "0",
+            ],
+        ]
+        .concat(),
         // ext-proc with a wasm module
         [
             &listen[..],
