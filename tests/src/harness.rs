@@ -861,10 +861,15 @@ fn launch_sluice(
 }
 
 /// Waits for the readiness line `sluice serve` prints once it accepts connections.
-async fn wait_listening(mut process: Process) -> Result<Process, HarnessError> {
+async fn wait_listening(process: Process) -> Result<Process, HarnessError> {
+    wait_for_line(process, "listening on").await
+}
+
+/// Waits until the process's log contains `needle` (a readiness line it prints).
+async fn wait_for_line(mut process: Process, needle: &str) -> Result<Process, HarnessError> {
     let started = Instant::now();
     loop {
-        if process.log().contains("listening on") {
+        if process.log().contains(needle) {
             return Ok(process);
         }
         if let Some(status) = process.exited() {
@@ -905,6 +910,64 @@ async fn start_sluice(
             Ok(process) => return Ok((process, addr)),
             Err(HarnessError::SluiceExited { status, log })
                 if log.contains("in use") && attempt < 2 =>
+            {
+                last = Some(HarnessError::SluiceExited { status, log });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(HarnessError::SluiceNotListening {
+        waited: SLUICE_START,
+        log: String::new(),
+    }))
+}
+
+/// A loopback address nothing listens on (picked free, then released): a sink that is down.
+pub fn unused_loopback_addr() -> Result<SocketAddr, HarnessError> {
+    free_port().map(loopback)
+}
+
+/// `sluice serve --audit-sink-listen`: the signed trail of a wasm stack, in its own process.
+pub struct AuditSinkServer {
+    process: Process,
+    addr: SocketAddr,
+}
+
+impl AuditSinkServer {
+    /// Where the sink accepts records (give it to `envoy-bootstrap --audit-sink`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}
+
+/// Starts `sluice serve` with `audit_args` (`--audit FILE --audit-key KEY ...`) and
+/// `--audit-sink-listen` on a free loopback port; ready once it prints the sink's readiness
+/// line (the endpoint is bound before that line).
+pub async fn start_audit_sink(
+    dir: &Path,
+    audit_args: &[String],
+) -> Result<AuditSinkServer, HarnessError> {
+    let bin = sluice_binary()?;
+    let mut last = None;
+    for attempt in 0..3 {
+        let grpc = loopback(free_port()?).to_string();
+        let addr = loopback(free_port()?);
+        let mut args = audit_args.to_vec();
+        args.extend(["--audit-sink-listen".to_owned(), addr.to_string()]);
+        let log = dir.join(format!("audit-sink-{attempt}.log"));
+        let process = launch_sluice(&bin, &grpc, None, &args, &log)?;
+        match wait_for_line(process, "audit sink listening on").await {
+            Ok(process) => return Ok(AuditSinkServer { process, addr }),
+            Err(HarnessError::SluiceExited { status, log })
+                if (log.contains("in use") || log.contains("binding")) && attempt < 2 =>
             {
                 last = Some(HarnessError::SluiceExited { status, log });
             }
