@@ -501,3 +501,79 @@ proptest! {
         let _ = run(api, framing, &input, &[p], &mut Masker::new(&["AKIA"]));
     }
 }
+
+/// The event that tells a client its answer is complete leaves only with the end of the body,
+/// so an adapter can still replace the end (and the client never sees a normal completion);
+/// everything before it leaves at once, and nothing is lost.
+#[test]
+fn the_terminal_event_leaves_only_with_the_end_of_the_body() {
+    let cases: [(Api, Framing, &str, &str, &str); 4] = [
+        (
+            Api::OpenAiChat,
+            Framing::Sse,
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+            "data: [DONE]\n\n",
+            "",
+        ),
+        (
+            Api::Anthropic,
+            Framing::Sse,
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+            ": trailing comment\n\n",
+        ),
+        (
+            Api::OpenAiResponses,
+            Framing::Sse,
+            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hi\"}\n\n",
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\"}}\n\n",
+            "",
+        ),
+        (
+            Api::Ollama,
+            Framing::Ndjson,
+            "{\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n",
+            "{\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true}\n",
+            "",
+        ),
+    ];
+    for (api, framing, delta, terminal, after) in cases {
+        let mut rw = ResponseRewriter::new(api, framing, 1 << 16);
+        let mut first = Vec::new();
+        rw.push(delta.as_bytes(), false, &mut IdentityFilter, &mut first)
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&first), delta, "{api:?}");
+        let mut second = Vec::new();
+        rw.push(terminal.as_bytes(), false, &mut IdentityFilter, &mut second)
+            .unwrap();
+        assert!(
+            second.is_empty(),
+            "{api:?}: {}",
+            String::from_utf8_lossy(&second)
+        );
+        let mut third = Vec::new();
+        rw.push(after.as_bytes(), false, &mut IdentityFilter, &mut third)
+            .unwrap();
+        assert!(third.is_empty(), "{api:?}");
+        let mut end = Vec::new();
+        rw.push(b"", true, &mut IdentityFilter, &mut end).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&end),
+            format!("{terminal}{after}"),
+            "{api:?}"
+        );
+    }
+    // A terminal event in the last chunk itself is not delayed at all.
+    let mut rw = ResponseRewriter::new(Api::OpenAiChat, Framing::Sse, 1024);
+    let mut out = Vec::new();
+    rw.push(b"data: [DONE]\n\n", true, &mut IdentityFilter, &mut out)
+        .unwrap();
+    assert_eq!(out, b"data: [DONE]\n\n");
+    // Gemini has no terminal event: every chunk leaves as it comes.
+    let mut rw = ResponseRewriter::new(Api::Gemini, Framing::Sse, 1024);
+    let mut out = Vec::new();
+    let ev = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]},\"finishReason\":\"STOP\"}]}\n\n";
+    rw.push(ev.as_bytes(), false, &mut IdentityFilter, &mut out)
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out), ev);
+}

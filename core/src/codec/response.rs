@@ -272,6 +272,10 @@ struct Engine {
     tail_open: bool,
     /// What ends an event in this framing (`\n\n` for SSE, `\n` for NDJSON).
     terminator: &'static [u8],
+    /// Where in the current push's output the stream's terminal event begins, once seen.
+    terminal_at: Option<usize>,
+    /// The terminal event has been seen (in this push or an earlier one).
+    terminal_seen: bool,
 }
 
 /// Incremental response rewriter: feed raw body chunks, get the bytes to emit.
@@ -284,6 +288,9 @@ pub struct ResponseRewriter {
     decoder: Decoder,
     engine: Engine,
     data: Vec<u8>,
+    /// The terminal event and everything after it, kept until the end of the body (see
+    /// [`ResponseRewriter::push`]).
+    deferred: Vec<u8>,
     finished: bool,
     failed: Option<CodecError>,
 }
@@ -310,6 +317,7 @@ impl ResponseRewriter {
                 ..Engine::default()
             },
             data: Vec::new(),
+            deferred: Vec::new(),
             finished: false,
             failed: None,
         }
@@ -327,6 +335,14 @@ impl ResponseRewriter {
     /// rewritten where the filter changed their text, byte-identical otherwise. A partial event
     /// at the end of `chunk` is kept until it completes. At `end_of_stream` everything held
     /// (by the rewriter and by the filter) is flushed in events of the API's own shape.
+    ///
+    /// The stream's terminal event (`[DONE]`, Anthropic `message_stop`, the Responses API's
+    /// `response.completed` / `.incomplete` / `.failed`, Ollama's `"done": true` line) and
+    /// whatever follows it leave only with the end of the body. Clients and SDKs treat that
+    /// event as a completed answer, so an adapter that must still refuse the end (its audit
+    /// record could not be made durable) can replace the final output and the client never
+    /// sees a normal completion. Real providers end the body right after it, so this costs
+    /// no perceptible delay.
     ///
     /// After an error the rewriter stays failed; after the end of the stream, empty chunks
     /// are accepted (Envoy may repeat the end) and anything else is an error.
@@ -348,12 +364,25 @@ impl ResponseRewriter {
                 "data after the end of the stream".into(),
             ));
         }
+        let start = out.len();
+        let earlier = self.engine.terminal_seen;
+        self.engine.terminal_at = None;
         let r = self.push_inner(chunk, end_of_stream, filter, out);
         if let Err(e) = &r {
             self.failed = Some(e.clone());
         }
         if end_of_stream {
             self.finished = true;
+            if earlier {
+                // Everything this last push produced came after the deferred bytes.
+                let tail = out.split_off(start);
+                out.append(&mut self.deferred);
+                out.extend_from_slice(&tail);
+            }
+        } else if earlier {
+            self.deferred.extend(out.drain(start..));
+        } else if let Some(at) = self.engine.terminal_at {
+            self.deferred.extend(out.drain(at.max(start)..));
         }
         r
     }
@@ -434,6 +463,34 @@ impl ResponseRewriter {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether an event's data is the one that tells clients the answer is complete. A cheap
+/// substring check comes first; only a candidate is parsed.
+fn is_terminal(api: Api, doc: &[u8]) -> bool {
+    if doc == b"[DONE]" {
+        return true;
+    }
+    let field = |name: &str| -> Option<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_slice(doc).ok()?;
+        v.get(name).cloned()
+    };
+    let has = |needle: &[u8]| memchr::memmem::find(doc, needle).is_some();
+    match api {
+        Api::Anthropic => {
+            has(b"message_stop") && field("type").is_some_and(|t| t == "message_stop")
+        }
+        Api::OpenAiResponses => {
+            has(b"response.")
+                && field("type").is_some_and(|t| {
+                    t == "response.completed"
+                        || t == "response.incomplete"
+                        || t == "response.failed"
+                })
+        }
+        Api::Ollama => has(b"\"done\"") && field("done").is_some_and(|d| d == true),
+        _ => false,
     }
 }
 
@@ -537,6 +594,10 @@ impl Engine {
             return Ok(());
         }
         std::str::from_utf8(doc).map_err(|_| CodecError::Utf8)?;
+        if !self.terminal_seen && is_terminal(api, doc_trim) {
+            self.terminal_seen = true;
+            self.terminal_at = Some(out.len());
+        }
         if doc_trim == b"[DONE]" {
             self.before.clear();
             self.synth.clear();
