@@ -525,7 +525,7 @@ mod tests {
             .build()
             .unwrap();
         let sample = record();
-        for streams in [1usize, 8, 64] {
+        for streams in [1usize, 8, 64, 256] {
             let path = dir.path().join(format!("audit-{streams}.jsonl"));
             let (sink, thread) = AuditSink::open(config(&path, 1 << 30)).unwrap();
             let per_stream = if streams == 1 { 300 } else { 3000 / streams };
