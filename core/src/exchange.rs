@@ -16,7 +16,7 @@ use crate::codec::{
 use crate::decompress::{ContentEncoding, Decompressor};
 use crate::detect::Scanner;
 use crate::finding::Category;
-use crate::holdback::{Counted, Redactor};
+use crate::holdback::{Counted, HeldBack, Redactor};
 use crate::inject::InjectionDetector;
 use crate::policy::identity::{Identity, IdentityInputs, IdentitySource};
 use crate::policy::rules::{Activation, DryRun, RequestFacts, RuleDecision, RuleSet};
@@ -166,6 +166,41 @@ pub struct AuditRecord {
     pub best_effort: bool,
     /// True when the exchange ended before both bodies completed.
     pub incomplete: bool,
+    /// Streamed answer text that waited for a later event (for metrics; not part of the
+    /// audit trail's format).
+    #[serde(skip)]
+    pub held_back: HeldBack,
+}
+
+/// Prefix of the `errors` entry of a response that could not be inspected.
+const RESPONSE_ERROR_PREFIX: &str = "response: ";
+/// Prefix of the `errors` entry of a rule whose evaluation failed.
+const RULE_ERROR_PREFIX: &str = "rule ";
+
+/// Reasons a local reply records in `errors` that name a failure (not a policy refusal).
+const FAILURE_REASONS: &[&str] = &[
+    "request-too-large",
+    "request-unreadable",
+    "request-content-encoding",
+    "response-content-encoding",
+    "policy-rule-error",
+    "audit-write-failed",
+];
+
+/// The bounded kind of one [`AuditRecord::errors`] entry, for metrics labels: entries carry
+/// detail (a parse position, a rule's message) that must never become a label value. `None`
+/// for the entries that record a policy refusal (`policy-block`, `policy-rule-block`): those
+/// are the `block` decision, not a failure.
+pub fn error_kind(entry: &str) -> Option<&'static str> {
+    if let Some(kind) = FAILURE_REASONS.iter().find(|k| **k == entry) {
+        return Some(kind);
+    }
+    match entry {
+        "policy-block" | "policy-rule-block" => None,
+        e if e.starts_with(RESPONSE_ERROR_PREFIX) => Some("response-uninspectable"),
+        e if e.starts_with(RULE_ERROR_PREFIX) => Some("policy-rule-error"),
+        _ => Some("other"),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -686,7 +721,7 @@ impl Exchange {
             }
         }
         if let (Some(e), Some(rule)) = (&d.error, &d.rule) {
-            let msg = format!("rule {rule}: {e}");
+            let msg = format!("{RULE_ERROR_PREFIX}{rule}: {e}");
             if !self.rule_errors.contains(&msg) {
                 self.rule_errors.push(msg);
             }
@@ -1037,7 +1072,7 @@ impl Exchange {
                 message = "response could not be inspected; stopped".to_string();
             }
             if let Some(f) = failure {
-                self.errors.push(format!("response: {f}"));
+                self.errors.push(format!("{RESPONSE_ERROR_PREFIX}{f}"));
             }
             // What the rewriter released before the failure was inspected; the rest is not.
             out.extend_from_slice(&codec::stream_error_event(api, framing, &message));
@@ -1184,6 +1219,10 @@ impl Exchange {
             best_effort: self.best_effort,
             incomplete: !(self.replied
                 || (self.request_done || self.path.is_empty()) && self.response_done),
+            held_back: self
+                .response
+                .as_ref()
+                .map_or_else(HeldBack::default, |s| s.redactor.held_back()),
         }
     }
 }

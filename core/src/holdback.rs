@@ -44,6 +44,18 @@ pub struct Counted {
     pub fingerprint: Option<[u8; FINGERPRINT_BYTES]>,
 }
 
+/// How much streamed text waited for a later event, over the life of a redactor: what the
+/// holdback cost the client in delay. Counts only; never the text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeldBack {
+    /// Text deltas (one per stream event, about one model token each) that did not leave
+    /// whole with their own event: some of their text waited for a later one.
+    pub tokens: u64,
+    /// Bytes of text that left in a later event than the one that brought them (each byte
+    /// counted once, however many events it waited).
+    pub bytes: u64,
+}
+
 /// Pending text of one logical stream.
 #[derive(Debug, Default)]
 struct Holdback {
@@ -71,6 +83,7 @@ pub struct Redactor {
     blocked: bool,
     scratch: Vec<Finding>,
     fingerprint: Option<Arc<FingerprintKey>>,
+    held_back: HeldBack,
 }
 
 impl Redactor {
@@ -92,6 +105,7 @@ impl Redactor {
             blocked: false,
             scratch: Vec::new(),
             fingerprint: None,
+            held_back: HeldBack::default(),
         }
     }
 
@@ -109,6 +123,11 @@ impl Redactor {
     /// Findings counted so far (each once, when its text was released).
     pub fn findings(&self) -> &[Counted] {
         &self.findings
+    }
+
+    /// Text that waited for a later event so far (for metrics).
+    pub fn held_back(&self) -> HeldBack {
+        self.held_back
     }
 
     /// Bytes currently held back across all streams (bounded by `cap` per stream).
@@ -264,6 +283,14 @@ impl TextFilter for Redactor {
             hb.released = safe;
         }
         self.scratch = findings;
+
+        // The pending text is a suffix of the buffer, so the part of it this delta brought is
+        // at most the delta's own length; bytes pending since an earlier delta were counted then.
+        let waiting = hb.buf.len() - hb.released;
+        if waiting > 0 && !text.text.is_empty() {
+            self.held_back.tokens += 1;
+            self.held_back.bytes += waiting.min(text.text.len()) as u64;
+        }
 
         // Keep only a short left context, and any context a pending value still needs.
         let keep = hb.released.saturating_sub(LEFT_CONTEXT).min(hold.context);

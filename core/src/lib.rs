@@ -16,8 +16,9 @@ pub use codec::Api;
 pub use detect::{DetectorOptions, Scanner};
 pub use exchange::{
     AuditRecord, BodyOutcome, Decision, Engine, Exchange, ExchangeContext, HeaderMutation,
-    HeadersOutcome, LocalReply,
+    HeadersOutcome, LocalReply, error_kind,
 };
 pub use finding::{Category, Encoding, Finding};
+pub use holdback::HeldBack;
 pub use inject::{InjectionDetector, InjectionReport};
 pub use policy::{Action, Policy};

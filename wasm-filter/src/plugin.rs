@@ -170,6 +170,7 @@ impl Inspector for StreamInspector {
                 errors: vec!["sluice plugin has no policy".to_owned()],
                 best_effort: false,
                 incomplete: true,
+                held_back: Default::default(),
             },
         }
     }
