@@ -106,6 +106,13 @@ impl Decision {
     }
 }
 
+impl Action {
+    /// The action's name as policies and audit records spell it.
+    pub fn as_str(self) -> &'static str {
+        action_str(self)
+    }
+}
+
 /// Findings of one rule in one direction, without the value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FindingSummary {
@@ -129,6 +136,40 @@ pub struct FindingSummary {
 pub enum Direction {
     Request,
     Response,
+}
+
+impl Direction {
+    /// The direction's name as audit records spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Request => "request",
+            Direction::Response => "response",
+        }
+    }
+}
+
+/// Longest label value [`metric_label`] keeps.
+pub const METRIC_LABEL_MAX: usize = 64;
+
+/// A name from the policy (a rule id, a custom category) as a metrics label value, the same
+/// in both adapters: characters outside `[A-Za-z0-9_.:-]` become `_` and the value is cut at
+/// [`METRIC_LABEL_MAX`] bytes. Neither exposition format escapes for us everywhere (Envoy
+/// encodes labels in stat names, split at `;` and `=`), and a policy author's id may hold
+/// anything.
+pub fn metric_label(name: &str) -> std::borrow::Cow<'_, str> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-');
+    if name.len() <= METRIC_LABEL_MAX && !name.is_empty() && name.chars().all(ok) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut out: String = name
+        .chars()
+        .map(|c| if ok(c) { c } else { '_' })
+        .take(METRIC_LABEL_MAX)
+        .collect();
+    if out.is_empty() {
+        out.push('_');
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// What `finish` returns: everything the audit log needs, and nothing secret.

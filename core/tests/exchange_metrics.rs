@@ -1,7 +1,9 @@
 //! What the audit record gives adapters for their metrics: text held back by the streaming
 //! redaction, and bounded kinds of the record's errors.
 
-use sluice_core::{BodyOutcome, Engine, ExchangeContext, HeldBack, Policy, error_kind};
+use sluice_core::{
+    BodyOutcome, Engine, ExchangeContext, HeldBack, Policy, error_kind, metric_label,
+};
 
 fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -105,4 +107,14 @@ fn a_response_that_cannot_be_read_records_a_bounded_kind() {
     let record = ex.finish();
     let kinds: Vec<_> = record.errors.iter().filter_map(|e| error_kind(e)).collect();
     assert_eq!(kinds, vec!["response-uninspectable"], "{:?}", record.errors);
+}
+
+#[test]
+fn metric_labels_keep_plain_ids_and_neutralise_the_rest() {
+    assert_eq!(metric_label("aws-access-key-id"), "aws-access-key-id");
+    assert_eq!(metric_label("team.a:rule_1"), "team.a:rule_1");
+    assert_eq!(metric_label(r#"a"b;c=d e\n"#), "a_b_c_d_e_n");
+    assert_eq!(metric_label(""), "_");
+    assert_eq!(metric_label("é"), "_");
+    assert_eq!(metric_label(&"x".repeat(100)).len(), 64);
 }

@@ -25,6 +25,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::audit_sink::AuditSink;
+use crate::metrics::{AuditOutcome, AuditSource, MetricsHandle};
+
+/// Why the wait for a record ended without an answer.
+const TIMED_OUT: &str = "timed out waiting for the audit writer";
 
 /// The one path served.
 pub const AUDIT_PATH: &str = "/v1/audit";
@@ -34,6 +38,7 @@ pub const AUDIT_PATH: &str = "/v1/audit";
 pub struct AuditEndpoint {
     pub sink: AuditSink,
     pub timeout: Duration,
+    pub metrics: MetricsHandle,
 }
 
 /// Binds `addr` and logs the readiness line (`audit sink listening on ADDR`).
@@ -134,11 +139,18 @@ impl AuditEndpoint {
             submission.time_unix_us,
             submission.timings,
         );
-        let error = match tokio::time::timeout(self.timeout, ack).await {
-            Ok(Ok(Ok(()))) => return answer(StatusCode::OK, "durable\n"),
-            Ok(Ok(Err(e))) => e.to_string(),
-            Ok(Err(_)) => "the audit writer has stopped".to_owned(),
-            Err(_) => "timed out waiting for the audit writer".to_owned(),
+        let since = std::time::Instant::now();
+        let outcome = match tokio::time::timeout(self.timeout, ack).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(_)) => Err("the audit writer has stopped".to_owned()),
+            Err(_) => Err(TIMED_OUT.to_owned()),
+        };
+        let kind = AuditOutcome::of(&outcome, TIMED_OUT);
+        self.metrics
+            .audit_commit(AuditSource::Sink, kind, since.elapsed());
+        let Err(error) = outcome else {
+            return answer(StatusCode::OK, "durable\n");
         };
         tracing::error!(
             target: "sluice::audit",
@@ -199,6 +211,7 @@ mod tests {
             AuditEndpoint {
                 sink,
                 timeout: Duration::from_secs(5),
+                metrics: MetricsHandle::default(),
             },
         );
         (addr, task)

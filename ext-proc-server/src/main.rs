@@ -11,6 +11,7 @@ mod bootstrap;
 mod cli;
 mod grpc;
 mod listen;
+mod metrics;
 mod policy_cli;
 mod policy_file;
 mod policy_reload;

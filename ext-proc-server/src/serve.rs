@@ -16,6 +16,7 @@ use crate::audit_endpoint::AuditEndpoint;
 use crate::audit_sink::{AuditSink, SinkConfig};
 use crate::grpc::ProcessorService;
 use crate::listen::ListenAddr;
+use crate::metrics::{Metrics, MetricsHandle};
 use crate::policy_reload::{LiveEngine, Reloader};
 use crate::service::{AuditHook, Processor};
 use sluice_core::audit::FingerprintKey;
@@ -75,6 +76,10 @@ pub struct ServeArgs {
     /// values in audit records. Without it, records carry no fingerprints.
     #[arg(long)]
     pub fingerprint_key: Option<PathBuf>,
+    /// Serve Prometheus metrics (OpenMetrics text) at `GET /metrics` on IP:PORT
+    /// (docs/observability.md). No authentication: bind it where only the scraper reaches.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Threads answering Envoy. 1 (the default) runs everything on one thread: Envoy
     /// multiplexes all exchanges over one or a few HTTP/2 connections, each driven by one
     /// task, so more threads mostly add cross-thread wake-ups per message. 0: one per CPU.
@@ -188,7 +193,17 @@ async fn run(
         }
         None => (crate::policy_reload::spawn_without_policy()?, None),
     };
-    let mut processor = Processor::new(live);
+    // Bound before the gRPC listener, so its readiness line means both accept.
+    let (metrics, metrics_endpoint) = match args.metrics {
+        Some(addr) => {
+            let metrics = std::sync::Arc::new(Metrics::new(reload_stats.clone()));
+            let listener = crate::metrics::bind(addr).await?;
+            let task = crate::metrics::spawn(listener, std::sync::Arc::clone(&metrics));
+            (MetricsHandle::new(metrics), Some(task))
+        }
+        None => (MetricsHandle::default(), None),
+    };
+    let mut processor = Processor::new(live).with_metrics(metrics.clone());
     let mut audit_thread = None;
     let mut audit_endpoint = None;
     if let (Some(path), Some(key_path)) = (&args.audit, &args.audit_key) {
@@ -211,6 +226,7 @@ async fn run(
                 AuditEndpoint {
                     sink: sink.clone(),
                     timeout: Duration::from_millis(args.audit_timeout_ms),
+                    metrics: metrics.clone(),
                 },
             ));
         }
@@ -288,6 +304,9 @@ async fn run(
     };
     reload_task.abort();
     if let Some(task) = audit_endpoint {
+        task.abort();
+    }
+    if let Some(task) = metrics_endpoint {
         task.abort();
     }
     if let Some(path) = socket_path {

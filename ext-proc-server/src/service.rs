@@ -18,10 +18,15 @@ use std::time::{Duration, SystemTime};
 
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessor;
 use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
+use sluice_core::AuditRecord;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+/// Why the wait for an audit record ended without an answer.
+const TIMED_OUT: &str = "timed out waiting for the audit writer";
+
 use crate::audit_sink::{Ack, AuditSink, SinkError};
+use crate::metrics::{AuditOutcome, AuditSource, MetricsHandle, OpenStream};
 use crate::session::{ExchangeSource, Session};
 
 /// Where signed records go and how long an answer may wait for one.
@@ -37,6 +42,7 @@ pub struct AuditHook {
 pub struct Processor<S> {
     source: S,
     audit: Option<Arc<AuditHook>>,
+    metrics: MetricsHandle,
 }
 
 impl<S: ExchangeSource> Processor<S> {
@@ -44,7 +50,13 @@ impl<S: ExchangeSource> Processor<S> {
         Processor {
             source,
             audit: None,
+            metrics: MetricsHandle::default(),
         }
+    }
+
+    pub fn with_metrics(mut self, metrics: MetricsHandle) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn with_audit(mut self, hook: AuditHook) -> Self {
@@ -67,6 +79,8 @@ impl<S: ExchangeSource> ExternalProcessor for Processor<S> {
             done: false,
             audit: self.audit.clone(),
             pending: None,
+            _open: self.metrics.open_stream(),
+            metrics: self.metrics.clone(),
         }))
     }
 }
@@ -77,6 +91,7 @@ type Answer = Option<Result<ProcessingResponse, Status>>;
 struct Pending {
     answer: Answer,
     wait: Pin<Box<tokio::time::Timeout<Ack>>>,
+    since: std::time::Instant,
 }
 
 /// Answers of one gRPC stream, produced as Envoy's messages arrive.
@@ -86,6 +101,9 @@ pub struct ProcessStream<S: ExchangeSource> {
     done: bool,
     audit: Option<Arc<AuditHook>>,
     pending: Option<Pending>,
+    metrics: MetricsHandle,
+    /// Counts this stream in `sluice_open_streams` until it is dropped.
+    _open: OpenStream,
 }
 
 fn unix_micros() -> u64 {
@@ -95,6 +113,13 @@ fn unix_micros() -> u64 {
 }
 
 impl<S: ExchangeSource> ProcessStream<S> {
+    /// The exchange's audit record, once (see [`Session::finish`]), counted in the metrics.
+    fn finish(&mut self) -> Option<AuditRecord> {
+        let record = self.session.finish()?;
+        self.metrics.exchange(&record, &self.session.timings());
+        Some(record)
+    }
+
     /// What to send for `answer` once the wait for its record ended with `outcome`.
     fn after_audit(&mut self, answer: Answer, outcome: Result<(), String>) -> Answer {
         let Err(error) = outcome else {
@@ -128,8 +153,13 @@ impl<S: ExchangeSource> Stream for ProcessStream<S> {
                     Poll::Ready(Ok(Ok(Ok(())))) => Ok(()),
                     Poll::Ready(Ok(Ok(Err(e)))) => Err(e.to_string()),
                     Poll::Ready(Ok(Err(_))) => Err(SinkError::Stopped.to_string()),
-                    Poll::Ready(Err(_)) => Err("timed out waiting for the audit writer".into()),
+                    Poll::Ready(Err(_)) => Err(TIMED_OUT.into()),
                 };
+                this.metrics.audit_commit(
+                    AuditSource::ExtProc,
+                    AuditOutcome::of(&outcome, TIMED_OUT),
+                    pending.since.elapsed(),
+                );
                 let answer = pending.answer.take();
                 this.pending = None;
                 this.after_audit(answer, outcome)
@@ -149,11 +179,13 @@ impl<S: ExchangeSource> Stream for ProcessStream<S> {
                         continue;
                     }
                     Poll::Ready(Some(Ok(message))) => {
+                        let event = this.metrics.event(&message);
                         let answer = this.session.handle(message);
+                        event.stop();
                         // Write the record before the answer that lets the end of the response go.
                         if this.session.is_complete() {
                             if let Some(hook) = this.audit.clone() {
-                                if let Some(record) = this.session.finish() {
+                                if let Some(record) = this.finish() {
                                     let ack = hook.sink.submit(
                                         record,
                                         unix_micros(),
@@ -162,11 +194,12 @@ impl<S: ExchangeSource> Stream for ProcessStream<S> {
                                     this.pending = Some(Pending {
                                         answer,
                                         wait: Box::pin(tokio::time::timeout(hook.timeout, ack)),
+                                        since: std::time::Instant::now(),
                                     });
                                     continue;
                                 }
                             } else {
-                                write_audit(&mut this.session);
+                                write_audit(this.finish());
                             }
                         }
                         answer
@@ -187,22 +220,22 @@ impl<S: ExchangeSource> Stream for ProcessStream<S> {
 
 impl<S: ExchangeSource> Drop for ProcessStream<S> {
     fn drop(&mut self) {
-        match &self.audit {
+        match self.audit.clone() {
             Some(hook) => {
-                if let Some(record) = self.session.finish() {
+                if let Some(record) = self.finish() {
                     hook.sink
                         .submit_detached(record, unix_micros(), self.session.timings());
                 }
             }
-            None => write_audit(&mut self.session),
+            None => write_audit(self.finish()),
         }
     }
 }
 
-/// Logs the exchange's audit record once (later calls do nothing). It holds rule ids and
-/// counts, never a value.
-fn write_audit<S: ExchangeSource>(session: &mut Session<S>) {
-    if let Some(record) = session.finish() {
+/// Logs the exchange's audit record (`None`: already written). It holds rule ids and counts,
+/// never a value.
+fn write_audit(record: Option<AuditRecord>) {
+    if let Some(record) = record {
         match serde_json::to_string(&record) {
             Ok(json) => tracing::info!(target: "sluice::audit", record = %json, "exchange"),
             Err(e) => {
