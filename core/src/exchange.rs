@@ -148,6 +148,23 @@ impl Direction {
     }
 }
 
+/// Every label name Sluice's metrics use, in both modes. The proxy-wasm filter encodes labels
+/// in Envoy stat names (`NAME=.=VALUE;.;`), and `sluice envoy-bootstrap` gives Envoy one tag
+/// extractor per name here, so the two must agree.
+pub const METRIC_LABELS: &[&str] = &[
+    "api",
+    "decision",
+    "mode",
+    "category",
+    "rule",
+    "direction",
+    "action",
+    "kind",
+    "reason",
+    "phase",
+    "result",
+];
+
 /// Longest label value [`metric_label`] keeps.
 pub const METRIC_LABEL_MAX: usize = 64;
 

@@ -16,7 +16,7 @@ pub use codec::Api;
 pub use detect::{DetectorOptions, Scanner};
 pub use exchange::{
     AuditRecord, BodyOutcome, Decision, Engine, Exchange, ExchangeContext, HeaderMutation,
-    HeadersOutcome, LocalReply, error_kind, metric_label,
+    HeadersOutcome, LocalReply, METRIC_LABELS, error_kind, metric_label,
 };
 pub use finding::{Category, Encoding, Finding};
 pub use holdback::HeldBack;

@@ -357,7 +357,7 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
         clusters.push(audit_sink_cluster(addr));
     }
 
-    Ok(json!({
+    let mut bootstrap = json!({
         "admin": { "address": tcp_only(&args.admin, "--admin")? },
         "static_resources": {
             "listeners": [{
@@ -368,7 +368,29 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
             }],
             "clusters": clusters
         }
-    }))
+    });
+    if let (Mode::Wasm, Some(fields)) = (args.mode, bootstrap.as_object_mut()) {
+        fields.insert("stats_config".into(), wasm_stats_config());
+    }
+    Ok(bootstrap)
+}
+
+/// Turns the wasm filter's metrics into labelled Prometheus series: one tag extractor per
+/// label name for the `NAME=.=VALUE;.;` form its stat names carry
+/// (`wasm-filter/src/metrics.rs`; Istio's `extraStatTags` writes the same extractors), and
+/// the ext_proc service's histogram buckets for its `_microseconds` histograms.
+fn wasm_stats_config() -> Value {
+    let tags: Vec<Value> = sluice_core::METRIC_LABELS
+        .iter()
+        .map(|tag| json!({ "tag_name": tag, "regex": format!("({tag}=\\.=(.*?);\\.;)") }))
+        .collect();
+    json!({
+        "stats_tags": tags,
+        "histogram_bucket_settings": [{
+            "match": { "safe_regex": { "regex": "^wasmcustom\\.(.*;\\.;)?sluice_[a-z_]+_microseconds$" } },
+            "buckets": crate::metrics::MICROSECOND_BUCKETS
+        }]
+    })
 }
 
 fn filter_chain(hcm: Value, tls: Option<Value>) -> Value {

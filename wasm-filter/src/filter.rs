@@ -138,6 +138,8 @@ pub struct StreamFilter<I> {
     held: Option<Held>,
     /// The record was offered to the sink (at most once per stream).
     submitted: bool,
+    /// When the record was posted to the sink (µs since the epoch), for the commit latency.
+    audit_sent_us: Option<u64>,
     /// When the request headers and the response headers arrived (µs since the epoch).
     started_us: Option<u64>,
     response_headers_us: Option<u64>,
@@ -155,6 +157,7 @@ impl<I: Inspector> StreamFilter<I> {
             audit_policy: None,
             held: None,
             submitted: false,
+            audit_sent_us: None,
             started_us: None,
             response_headers_us: None,
         }
@@ -392,6 +395,11 @@ impl<I: Inspector> StreamFilter<I> {
         self.inspector
     }
 
+    /// When the record was posted to the audit sink, if it was.
+    pub fn audit_sent_us(&self) -> Option<u64> {
+        self.audit_sent_us
+    }
+
     /// The audit record, when the stream has concluded.
     pub fn audit(&self) -> Option<&AuditRecord> {
         self.audit.as_ref()
@@ -436,6 +444,7 @@ impl<I: Inspector> StreamFilter<I> {
             return self.refused_now(host, held, &reason);
         }
         self.held = Some(held);
+        self.audit_sent_us = Some(now);
         Action::Pause
     }
 

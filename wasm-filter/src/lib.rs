@@ -8,6 +8,7 @@ pub mod config;
 pub mod filter;
 pub mod host;
 pub mod metadata;
+pub mod metrics;
 mod plugin;
 
 proxy_wasm::main! {{

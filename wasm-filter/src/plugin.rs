@@ -1,6 +1,8 @@
 //! The proxy-wasm contexts: the root context owns the engine built from the plugin
 //! configuration, each HTTP context drives one [`StreamFilter`] over [`ProxyHost`].
 
+use std::rc::Rc;
+
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType};
@@ -11,11 +13,13 @@ use sluice_core::{
 use crate::config::{AuditSinkConfig, plugin_from_configuration};
 use crate::filter::{AuditPolicy, Inspector, StreamFilter};
 use crate::host::ProxyHost;
+use crate::metrics::{FilterMetrics, StreamMetrics};
 
 #[derive(Default)]
 pub struct SluiceRoot {
     engine: Option<Engine>,
     audit_sink: Option<AuditSinkConfig>,
+    metrics: Rc<FilterMetrics>,
 }
 
 impl Context for SluiceRoot {}
@@ -34,7 +38,10 @@ impl RootContext for SluiceRoot {
             )
             .unwrap_or_default()
         };
-        match plugin_from_configuration(raw.as_deref()) {
+        self.metrics.define_fixed();
+        let loaded = plugin_from_configuration(raw.as_deref());
+        self.metrics.policy_load(loaded.is_ok());
+        match loaded {
             Ok(plugin) => {
                 let engine = plugin.engine;
                 // Each configuration update (a new listener or ECDS config) runs this again in
@@ -89,6 +96,7 @@ impl RootContext for SluiceRoot {
         }
         Some(Box::new(SluiceHttp {
             filter,
+            metrics: StreamMetrics::new(Rc::clone(&self.metrics), ProxyHost),
             #[cfg(feature = "test-trap")]
             trap: None,
         }))
@@ -194,6 +202,7 @@ fn unconfigured_reply() -> LocalReply {
 
 struct SluiceHttp {
     filter: StreamFilter<StreamInspector>,
+    metrics: StreamMetrics,
     /// The callback that traps the VM on purpose (test-only build).
     #[cfg(feature = "test-trap")]
     trap: Option<String>,
@@ -229,6 +238,8 @@ impl Context for SluiceHttp {
         _num_trailers: usize,
     ) {
         let status = ProxyHost.call_response_status(num_headers);
+        self.metrics
+            .audit_answered(self.filter.audit_sent_us(), status);
         self.filter.on_audit_response(&ProxyHost, status);
     }
 
@@ -240,35 +251,52 @@ impl Context for SluiceHttp {
 impl HttpContext for SluiceHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.maybe_trap("request-headers");
-        self.filter.on_request_headers(&ProxyHost, end_of_stream)
+        let filter = &mut self.filter;
+        self.metrics.timed("request_headers", || {
+            filter.on_request_headers(&ProxyHost, end_of_stream)
+        })
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.maybe_trap("request-body");
-        self.filter
-            .on_request_body(&ProxyHost, body_size, end_of_stream)
+        let filter = &mut self.filter;
+        self.metrics.timed("request_body", || {
+            filter.on_request_body(&ProxyHost, body_size, end_of_stream)
+        })
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        self.filter.on_request_trailers(&ProxyHost)
+        let filter = &mut self.filter;
+        self.metrics.timed("request_trailers", || {
+            filter.on_request_trailers(&ProxyHost)
+        })
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.maybe_trap("response-headers");
-        self.filter.on_response_headers(&ProxyHost, end_of_stream)
+        let filter = &mut self.filter;
+        self.metrics.timed("response_headers", || {
+            filter.on_response_headers(&ProxyHost, end_of_stream)
+        })
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.maybe_trap("response-body");
-        self.filter
-            .on_response_body(&ProxyHost, body_size, end_of_stream)
+        let filter = &mut self.filter;
+        self.metrics.timed("response_body", || {
+            filter.on_response_body(&ProxyHost, body_size, end_of_stream)
+        })
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        self.filter.on_response_trailers(&ProxyHost)
+        let filter = &mut self.filter;
+        self.metrics.timed("response_trailers", || {
+            filter.on_response_trailers(&ProxyHost)
+        })
     }
 
     fn on_log(&mut self) {
         self.filter.on_log(&ProxyHost);
+        self.metrics.concluded(self.filter.audit());
     }
 }
