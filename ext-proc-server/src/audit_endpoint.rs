@@ -41,7 +41,8 @@ pub struct AuditEndpoint {
     pub metrics: MetricsHandle,
 }
 
-/// Binds `addr` and logs the readiness line (`audit sink listening on ADDR`).
+/// Binds `addr` and logs the readiness line `audit sink accepting on ADDR` (not "listening
+/// on": tools wait for that phrase as the gRPC listener's, and this line comes first).
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind(addr)
         .await
@@ -49,7 +50,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let bound = listener
         .local_addr()
         .context("reading the audit sink's bound address")?;
-    tracing::info!(target: "sluice::ready", "audit sink listening on {bound}");
+    tracing::info!(target: "sluice::ready", "audit sink accepting on {bound}");
     Ok(listener)
 }
 

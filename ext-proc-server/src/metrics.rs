@@ -411,7 +411,8 @@ impl Drop for OpenStream {
     }
 }
 
-/// Binds `addr` and logs the readiness line (`metrics listening on ADDR`).
+/// Binds `addr` and logs the readiness line `metrics served on ADDR` (not "listening on":
+/// tools wait for that phrase as the gRPC listener's, and this line comes first).
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind(addr)
         .await
@@ -419,7 +420,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let bound = listener
         .local_addr()
         .context("reading the metrics endpoint's bound address")?;
-    tracing::info!(target: "sluice::ready", "metrics listening on {bound}");
+    tracing::info!(target: "sluice::ready", "metrics served on {bound}");
     Ok(listener)
 }
 

@@ -425,6 +425,7 @@ async fn kubernetes_deployment_serves_and_answers_its_probes() {
     for (flag, local) in [
         ("--listen", "127.0.0.1:0".to_owned()),
         ("--policy", policy.display().to_string()),
+        ("--metrics", "127.0.0.1:0".to_owned()),
     ] {
         let at = args
             .iter()

@@ -964,7 +964,7 @@ pub async fn start_audit_sink(
         args.extend(["--audit-sink-listen".to_owned(), addr.to_string()]);
         let log = dir.join(format!("audit-sink-{attempt}.log"));
         let process = launch_sluice(&bin, &grpc, None, &args, &log)?;
-        match wait_for_line(process, "audit sink listening on").await {
+        match wait_for_line(process, "audit sink accepting on").await {
             Ok(process) => return Ok(AuditSinkServer { process, addr }),
             Err(HarnessError::SluiceExited { status, log })
                 if (log.contains("in use") || log.contains("binding")) && attempt < 2 =>

@@ -68,6 +68,9 @@ impl StatHost for EnvoyStats {
 pub struct FilterMetrics<H: StatHost = EnvoyStats> {
     host: H,
     ids: RefCell<HashMap<String, u32>>,
+    /// Ids of the per-callback histograms by phase, looked up without building a stat name:
+    /// these are recorded on every body chunk, the hot path.
+    phase_ids: RefCell<Vec<(&'static str, u32)>>,
 }
 
 impl<H: StatHost> FilterMetrics<H> {
@@ -75,6 +78,7 @@ impl<H: StatHost> FilterMetrics<H> {
         FilterMetrics {
             host,
             ids: RefCell::default(),
+            phase_ids: RefCell::default(),
         }
     }
 
@@ -183,11 +187,27 @@ impl<H: StatHost> FilterMetrics<H> {
     }
 
     fn event(&self, phase: &'static str, micros: u64) {
-        self.observe(
-            "sluice_event_processing_microseconds",
-            &[("phase", phase)],
-            micros,
-        );
+        let cached = self
+            .phase_ids
+            .borrow()
+            .iter()
+            .find(|(p, _)| *p == phase)
+            .map(|(_, id)| *id);
+        let id = match cached {
+            Some(id) => id,
+            None => {
+                let Some(id) = self.id(
+                    MetricType::Histogram,
+                    "sluice_event_processing_microseconds",
+                    &[("phase", phase)],
+                ) else {
+                    return;
+                };
+                self.phase_ids.borrow_mut().push((phase, id));
+                id
+            }
+        };
+        self.host.record(id, micros);
     }
 
     fn open_streams(&self, by: i64) {
