@@ -658,6 +658,10 @@ fn a_bare_card_number_in_code_needs_a_card_keyword_a_grouped_one_does_not() {
         "Bearer 6011611555677333 was rejected",
         "{\"n\": 4111111111111111}",
         "const TABLE: [u64; 2] = [4111 1111 1111 1111, 0];",
+        // Data rows: a field before the number is not a list of numbers.
+        "John,Smith,4111111111111111,12/27",
+        "\"John\",\"Smith\",4111111111111111,\"12/27\"",
+        "name,number\nJohn Smith,6011611555677333\n",
     ];
     for text in cards {
         assert!(
@@ -674,6 +678,8 @@ fn a_bare_card_number_in_code_needs_a_card_keyword_a_grouped_one_does_not() {
         "assert_eq!(hash(x), 4111111111111111);",
         "table 123456789 4111111111111111",
         "fn f(a: u64) { g(4111111111111111) }",
+        "let xs = [1, 2, 4111111111111111];",
+        "mix(a.len(), 4111111111111111)",
     ];
     for text in literals {
         assert!(

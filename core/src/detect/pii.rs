@@ -364,16 +364,37 @@ fn card_keyword_before(text: &[u8], start: usize) -> bool {
         .any(|k| window.windows(k.len()).any(|w| w.eq_ignore_ascii_case(k)))
 }
 
-/// The run is an element of a list or call (`[`, `(`, `{` or `,` before it), carries a type
-/// suffix or ends a statement (`u64`, `_`, `;` right after it), is a table row of its own
-/// (`    4111…,` on a line), or follows another long number (a table of constants).
+/// The last byte of `text` that is not white space, with its index.
+fn last_non_space(text: &[u8]) -> Option<(usize, u8)> {
+    text.iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map(|i| (i, text[i]))
+}
+
+/// The run is an element of a list or call (`[`, `(`, `{` before it, or `,` after a number
+/// or an expression), carries a type suffix or ends a statement (`u64`, `_`, `;` right after
+/// it), is a table row of its own (`    4111…,` on a line), or follows another long number (a
+/// table of constants).
 fn integer_literal_context(text: &[u8], start: usize, end: usize) -> bool {
     let before = text.get(..start).unwrap_or_default();
-    let listed = before
-        .iter()
-        .rev()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| matches!(b, b'[' | b'(' | b'{' | b','));
+    let listed = match last_non_space(before) {
+        Some((_, b'[' | b'(' | b'{')) => true,
+        // After a comma only when what the comma follows is a number or an expression
+        // (`[0x1f, N`, `f(x), N`): a field of a data row (`Smith,N`, `"Smith",N`) is where
+        // card numbers are pasted, and must still count.
+        Some((comma, b',')) => match last_non_space(&before[..comma]) {
+            Some((_, b')' | b']' | b'}')) => true,
+            Some((at, b)) if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' => {
+                let token_start = before[..=at]
+                    .iter()
+                    .rposition(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.'))
+                    .map_or(0, |p| p + 1);
+                before[token_start].is_ascii_digit()
+            }
+            _ => false,
+        },
+        _ => false,
+    };
     let suffixed = text
         .get(end)
         .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_' || b == b';');
