@@ -646,3 +646,47 @@ fn findings_sorted_and_on_char_boundaries() {
         assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
     }
 }
+
+#[test]
+fn a_bare_card_number_in_code_needs_a_card_keyword_a_grouped_one_does_not() {
+    let scanner = Scanner::new(&DetectorOptions::default()).unwrap();
+    // 4111111111111111 and 6011611555677333 pass Luhn.
+    let cards = [
+        "card_number = 4111111111111111",
+        "\"cardNumber\": \"4111111111111111\"",
+        "pay with visa 4111111111111111 please",
+        "Bearer 6011611555677333 was rejected",
+        "{\"n\": 4111111111111111}",
+        "const TABLE: [u64; 2] = [4111 1111 1111 1111, 0];",
+        // Data rows: a field before the number is not a list of numbers.
+        "John,Smith,4111111111111111,12/27",
+        "\"John\",\"Smith\",4111111111111111,\"12/27\"",
+        "name,number\nJohn Smith,6011611555677333\n",
+    ];
+    for text in cards {
+        assert!(
+            findings(&scanner, text)
+                .iter()
+                .any(|f| f.rule == "credit-card"),
+            "no card in {text:?}"
+        );
+    }
+    let literals = [
+        "const K: [u64; 4] = [0x1f, 4111111111111111, 7];",
+        "let seed = 4111111111111111u64;",
+        "    4111111111111111,\n",
+        "assert_eq!(hash(x), 4111111111111111);",
+        "table 123456789 4111111111111111",
+        "fn f(a: u64) { g(4111111111111111) }",
+        "let xs = [1, 2, 4111111111111111];",
+        "mix(a.len(), 4111111111111111)",
+    ];
+    for text in literals {
+        assert!(
+            !findings(&scanner, text)
+                .iter()
+                .any(|f| f.rule == "credit-card"),
+            "integer literal reported as a card in {text:?}"
+        );
+    }
+}

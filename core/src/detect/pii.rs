@@ -324,6 +324,7 @@ fn classify_numeric(
                 let digits = digits.get(..n).unwrap_or_default();
                 if validate::card_issuer_plausible(digits)
                     && validate::luhn(std::str::from_utf8(digits).unwrap_or(""))
+                    && (a != b || bare_run_is_card(text, ga.start, gb.end))
                 {
                     push(Hit::new(
                         "credit-card",
@@ -337,6 +338,82 @@ fn classify_numeric(
             }
         }
     }
+}
+
+/// How far before a bare digit run a card keyword still speaks for it.
+const CARD_KEYWORD_REACH: usize = 32;
+
+/// A run of 13–19 digits with no separators is, in code and generated tables, far more often an
+/// integer literal (a constant, a table row, a hash) than a payment card; one in ten such literals
+/// passes Luhn by chance. People write cards grouped or beside a word that names them, so a bare
+/// run counts only with a card keyword shortly before it, or outside the shapes integer literals
+/// take in source code.
+fn bare_run_is_card(text: &[u8], start: usize, end: usize) -> bool {
+    card_keyword_before(text, start) || !integer_literal_context(text, start, end)
+}
+
+fn card_keyword_before(text: &[u8], start: usize) -> bool {
+    const KEYWORDS: [&[u8]; 7] = [
+        b"card", b"visa", b"amex", b"master", b"credit", b"debit", b"payment",
+    ];
+    let window = text
+        .get(start.saturating_sub(CARD_KEYWORD_REACH)..start)
+        .unwrap_or_default();
+    KEYWORDS
+        .iter()
+        .any(|k| window.windows(k.len()).any(|w| w.eq_ignore_ascii_case(k)))
+}
+
+/// The last byte of `text` that is not white space, with its index.
+fn last_non_space(text: &[u8]) -> Option<(usize, u8)> {
+    text.iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map(|i| (i, text[i]))
+}
+
+/// The run is an element of a list or call (`[`, `(`, `{` before it, or `,` after a number
+/// or an expression), carries a type suffix or ends a statement (`u64`, `_`, `;` right after
+/// it), is a table row of its own (`    4111…,` on a line), or follows another long number (a
+/// table of constants).
+fn integer_literal_context(text: &[u8], start: usize, end: usize) -> bool {
+    let before = text.get(..start).unwrap_or_default();
+    let listed = match last_non_space(before) {
+        Some((_, b'[' | b'(' | b'{')) => true,
+        // After a comma only when what the comma follows is a number or an expression
+        // (`[0x1f, N`, `f(x), N`): a field of a data row (`Smith,N`, `"Smith",N`) is where
+        // card numbers are pasted, and must still count.
+        Some((comma, b',')) => match last_non_space(&before[..comma]) {
+            Some((_, b')' | b']' | b'}')) => true,
+            Some((at, b)) if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' => {
+                let token_start = before[..=at]
+                    .iter()
+                    .rposition(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.'))
+                    .map_or(0, |p| p + 1);
+                before[token_start].is_ascii_digit()
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    let suffixed = text
+        .get(end)
+        .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_' || b == b';');
+    // A line holding only the number and a comma: a row of a table in source code.
+    let line_start = before
+        .iter()
+        .rev()
+        .take_while(|&&b| b != b'\n')
+        .all(|b| b.is_ascii_whitespace());
+    let table_row = line_start && text.get(end) == Some(&b',');
+    let window = before
+        .get(start.saturating_sub(CARD_KEYWORD_REACH)..)
+        .unwrap_or_default();
+    let mut run = 0;
+    let after_long_number = window.iter().any(|b| {
+        run = if b.is_ascii_digit() { run + 1 } else { 0 };
+        run >= 6
+    });
+    listed || suffixed || table_row || after_long_number
 }
 
 fn ssn_ok(text: &[u8], groups: &[Group], a: usize) -> bool {
