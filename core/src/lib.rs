@@ -11,6 +11,7 @@ pub mod finding;
 pub mod holdback;
 pub mod inject;
 pub mod policy;
+pub mod summary;
 
 pub use codec::Api;
 pub use detect::{DetectorOptions, Scanner};
@@ -22,3 +23,4 @@ pub use finding::{Category, Encoding, Finding};
 pub use holdback::HeldBack;
 pub use inject::{InjectionDetector, InjectionReport};
 pub use policy::{Action, Policy};
+pub use summary::DecisionSummary;

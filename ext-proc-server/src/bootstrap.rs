@@ -65,6 +65,10 @@ pub struct BootstrapArgs {
     /// ext_proc per-message timeout in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub timeout_ms: u64,
+    /// Write Envoy's access log to PATH, one JSON object per request, with Sluice's decision,
+    /// finding counts and token usage beside Envoy's own fields (docs/observability.md).
+    #[arg(long, value_name = "PATH")]
+    pub access_log: Option<PathBuf>,
     /// CA bundle that verifies an https upstream's certificate (and a remote JWKS server's).
     #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
     pub ca_file: PathBuf,
@@ -325,6 +329,13 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
             "http_filters": []
         }
     });
+    if let (Some(path), Some(config)) = (
+        &args.access_log,
+        hcm.pointer_mut("/typed_config")
+            .and_then(Value::as_object_mut),
+    ) {
+        config.insert("access_log".into(), json!([access_log(path, args.mode)]));
+    }
     if let Some(filters) = hcm
         .pointer_mut("/typed_config/http_filters")
         .and_then(Value::as_array_mut)
@@ -571,6 +582,41 @@ fn downstream_tls(id: &IdentityArgs) -> anyhow::Result<Option<Value>> {
     })))
 }
 
+/// Envoy's file access log with the fields Sluice publishes (`sluice_core::DecisionSummary`):
+/// ext_proc hands them over as dynamic metadata, the wasm filter as filter state. Envoy's own
+/// fields are the usual ones; a field Sluice did not set is `null`.
+fn access_log(path: &std::path::Path, mode: Mode) -> Value {
+    let ns = sluice_core::summary::NAMESPACE;
+    let mut format = serde_json::Map::new();
+    for (key, command) in [
+        ("start_time", "%START_TIME%"),
+        ("method", "%REQ(:METHOD)%"),
+        ("path", "%REQ(:PATH)%"),
+        ("status", "%RESPONSE_CODE%"),
+        ("flags", "%RESPONSE_FLAGS%"),
+        ("duration_ms", "%DURATION%"),
+        ("bytes_sent", "%BYTES_SENT%"),
+        ("request_id", "%REQ(X-REQUEST-ID)%"),
+    ] {
+        format.insert(key.into(), json!(command));
+    }
+    for key in sluice_core::summary::FIELDS {
+        let command = match mode {
+            Mode::ExtProc => format!("%DYNAMIC_METADATA({ns}:{key})%"),
+            Mode::Wasm => format!("%FILTER_STATE(wasm.{ns}.{key}:PLAIN)%"),
+        };
+        format.insert(format!("{ns}_{key}"), json!(command));
+    }
+    json!({
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": path.display().to_string(),
+            "log_format": { "json_format": format }
+        }
+    })
+}
+
 /// `forward_jwt`: jwt_authn's namespace is sent in each message's `metadata_context`;
 /// `peer_attribute`: the client certificate's URI SAN in the request attributes.
 fn ext_proc_filter(timeout_ms: u64, forward_jwt: bool, peer_attribute: bool) -> Value {
@@ -579,12 +625,14 @@ fn ext_proc_filter(timeout_ms: u64, forward_jwt: bool, peer_attribute: bool) -> 
         .pointer_mut("/typed_config")
         .and_then(Value::as_object_mut)
     {
+        // Sluice's summary comes back as dynamic metadata in its own namespace.
+        let mut options = json!({
+            "receiving_namespaces": { "untyped": [sluice_core::summary::NAMESPACE] }
+        });
         if forward_jwt {
-            config.insert(
-                "metadata_options".into(),
-                json!({ "forwarding_namespaces": { "untyped": [JWT_AUTHN] } }),
-            );
+            options["forwarding_namespaces"] = json!({ "untyped": [JWT_AUTHN] });
         }
+        config.insert("metadata_options".into(), options);
         if peer_attribute {
             config.insert("request_attributes".into(), json!([PEER_URI_SAN]));
         }

@@ -180,12 +180,13 @@ impl<S: ExchangeSource> Stream for ProcessStream<S> {
                     }
                     Poll::Ready(Some(Ok(message))) => {
                         let event = this.metrics.event(&message);
-                        let answer = this.session.handle(message);
+                        let mut answer = this.session.handle(message);
                         event.stop();
                         // Write the record before the answer that lets the end of the response go.
                         if this.session.is_complete() {
                             if let Some(hook) = this.audit.clone() {
                                 if let Some(record) = this.finish() {
+                                    attach_summary(&mut answer, &record);
                                     let ack = hook.sink.submit(
                                         record,
                                         unix_micros(),
@@ -199,7 +200,11 @@ impl<S: ExchangeSource> Stream for ProcessStream<S> {
                                     continue;
                                 }
                             } else {
-                                write_audit(this.finish());
+                                let record = this.finish();
+                                if let Some(record) = &record {
+                                    attach_summary(&mut answer, record);
+                                }
+                                write_audit(record);
                             }
                         }
                         answer
@@ -229,6 +234,14 @@ impl<S: ExchangeSource> Drop for ProcessStream<S> {
             }
             None => write_audit(self.finish()),
         }
+    }
+}
+
+/// Puts the exchange's summary on the answer that concludes it, as dynamic metadata for
+/// Envoy's access logs and rate limits (an answer that ends the gRPC stream carries none).
+fn attach_summary(answer: &mut Answer, record: &AuditRecord) {
+    if let Some(Ok(response)) = answer {
+        response.dynamic_metadata = Some(crate::session::summary_metadata(record));
     }
 }
 

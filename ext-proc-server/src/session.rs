@@ -428,6 +428,36 @@ fn context_from(
 /// (`metadata_options.forwarding_namespaces.untyped`).
 const JWT_AUTHN_NAMESPACE: &str = "envoy.filters.http.jwt_authn";
 
+/// The exchange's [`DecisionSummary`] as ext_proc dynamic metadata: one struct under the
+/// namespace [`sluice_core::summary::NAMESPACE`], which Envoy stores for access logs
+/// (`%DYNAMIC_METADATA(sluice:decision)%`) and rate limits when the filter lists it in
+/// `metadata_options.receiving_namespaces`.
+pub fn summary_metadata(record: &AuditRecord) -> envoy_types::pb::google::protobuf::Struct {
+    use envoy_types::pb::google::protobuf::{Struct, Value};
+    let summary = sluice_core::DecisionSummary::of(record);
+    let fields = summary
+        .fields()
+        .into_iter()
+        .map(|(key, value)| {
+            let kind = match value {
+                serde_json::Value::String(s) => Kind::StringValue(s),
+                // Counts: exact as doubles up to 2^53.
+                serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+                other => Kind::StringValue(other.to_string()),
+            };
+            (key.to_owned(), Value { kind: Some(kind) })
+        })
+        .collect();
+    let inner = Value {
+        kind: Some(Kind::StructValue(Struct { fields })),
+    };
+    Struct {
+        fields: [(sluice_core::summary::NAMESPACE.to_owned(), inner)]
+            .into_iter()
+            .collect(),
+    }
+}
+
 fn struct_to_json(s: &envoy_types::pb::google::protobuf::Struct) -> serde_json::Value {
     serde_json::Value::Object(
         s.fields

@@ -80,6 +80,9 @@ pub trait HttpHost {
     fn reset_stream(&self);
     /// Publishes the decision to filter state, for access logs.
     fn set_decision(&self, decision: &str);
+    /// Publishes the exchange's summary for Envoy's access logs (filter state
+    /// `wasm.sluice.<key>`); hosts without filter state ignore it.
+    fn publish_summary(&self, _summary: &sluice_core::DecisionSummary) {}
     /// Emits the audit record (no values, by the core's construction).
     fn log_audit(&self, record: &AuditRecord);
     /// Wall-clock time, microseconds since the Unix epoch.
@@ -520,6 +523,10 @@ impl<I: Inspector> StreamFilter<I> {
         let decision = decision_name(&record);
         if self.audit.as_ref().map(decision_name) != Some(decision) {
             host.set_decision(decision);
+        }
+        let summary = sluice_core::DecisionSummary::of(&record);
+        if self.audit.as_ref().map(sluice_core::DecisionSummary::of) != Some(summary.clone()) {
+            host.publish_summary(&summary);
         }
         self.audit = Some(record);
     }

@@ -156,6 +156,17 @@ impl HttpHost for ProxyHost {
         let _ = hostcalls::set_property(vec![DECISION_PROPERTY], Some(decision.as_bytes()));
     }
 
+    fn publish_summary(&self, summary: &sluice_core::DecisionSummary) {
+        let ns = sluice_core::summary::NAMESPACE;
+        for (key, value) in summary.fields() {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let _ = hostcalls::set_property(vec![&format!("{ns}.{key}")], Some(text.as_bytes()));
+        }
+    }
+
     fn now_unix_micros(&self) -> u64 {
         hostcalls::get_current_time()
             .ok()
