@@ -12,7 +12,7 @@ pub mod holdback;
 pub mod inject;
 pub mod policy;
 
-pub use codec::Api;
+pub use codec::{Api, TokenUsage};
 pub use detect::{DetectorOptions, Scanner};
 pub use exchange::{
     AuditRecord, BodyOutcome, Decision, Engine, Exchange, ExchangeContext, HeaderMutation,
