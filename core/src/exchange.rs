@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::FingerprintKey;
 use crate::codec::{
-    self, Api, CodecError, Framing, ResponseRewriter, StreamKey, TextFilter, TextRef,
+    self, Api, CodecError, Framing, ResponseRewriter, StreamKey, TextFilter, TextRef, TokenUsage,
 };
 use crate::decompress::{ContentEncoding, Decompressor};
 use crate::detect::Scanner;
@@ -224,6 +224,10 @@ pub struct AuditRecord {
     pub best_effort: bool,
     /// True when the exchange ended before both bodies completed.
     pub incomplete: bool,
+    /// Token counts the answer reported, for accounting per caller and model; `None` when it
+    /// reported none (the API has no such field, or the request did not ask for them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TokenUsage>,
     /// Streamed answer text that waited for a later event (for metrics; not part of the
     /// audit trail's format).
     #[serde(skip)]
@@ -628,6 +632,14 @@ impl Exchange {
     /// The API this exchange was recognised as (after the request headers / body).
     pub fn api(&self) -> Option<Api> {
         self.api
+    }
+
+    /// The token counts the answer has reported so far (empty before the response, and for
+    /// APIs that report none).
+    pub fn usage(&self) -> TokenUsage {
+        self.response
+            .as_ref()
+            .map_or_else(TokenUsage::default, |s| s.rewriter.usage())
     }
 
     fn reply(&mut self, status: u16, message: &str, reason: &'static str) -> LocalReply {
@@ -1277,6 +1289,7 @@ impl Exchange {
             best_effort: self.best_effort,
             incomplete: !(self.replied
                 || (self.request_done || self.path.is_empty()) && self.response_done),
+            usage: Some(self.usage()).filter(|u| !u.is_empty()),
             held_back: self
                 .response
                 .as_ref()

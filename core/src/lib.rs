@@ -13,7 +13,7 @@ pub mod inject;
 pub mod policy;
 pub mod summary;
 
-pub use codec::Api;
+pub use codec::{Api, TokenUsage};
 pub use detect::{DetectorOptions, Scanner};
 pub use exchange::{
     AuditRecord, BodyOutcome, Decision, Engine, Exchange, ExchangeContext, HeaderMutation,

@@ -194,6 +194,7 @@ pub(crate) mod tests {
             errors: Vec::new(),
             best_effort: false,
             incomplete: false,
+            usage: None,
             held_back: Default::default(),
         }
     }

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::wire::{WireDryRun, WireFinding, WireRecord};
+use crate::codec::TokenUsage;
 use crate::exchange::{AuditRecord, Decision};
 
 /// Format version written in `v`.
@@ -72,6 +73,10 @@ pub struct Entry {
     pub errors: Vec<String>,
     pub best_effort: bool,
     pub incomplete: bool,
+    /// Token counts the answer reported; absent when it reported none (so such records keep
+    /// the shape they had before the field existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TokenUsage>,
     pub timings: Timings,
 }
 
@@ -126,6 +131,7 @@ impl Entry {
             errors: record.errors.clone(),
             best_effort: record.best_effort,
             incomplete: record.incomplete,
+            usage: record.usage,
             timings,
         }
     }

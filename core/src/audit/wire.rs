@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::record::Timings;
+use crate::codec::TokenUsage;
 use crate::exchange::{AuditRecord, Decision, FindingSummary};
 use crate::policy::rules::DryRun;
 
@@ -71,6 +72,8 @@ pub struct WireRecord {
     pub errors: Vec<String>,
     pub best_effort: bool,
     pub incomplete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TokenUsage>,
 }
 
 /// Owned twin of [`FindingSummary`].
@@ -152,6 +155,7 @@ impl From<&AuditRecord> for WireRecord {
             errors: r.errors.clone(),
             best_effort: r.best_effort,
             incomplete: r.incomplete,
+            usage: r.usage,
         }
     }
 }

@@ -14,10 +14,12 @@ mod request;
 mod response;
 pub mod shapes;
 pub mod sse;
+mod usage;
 
 pub use detect_api::{detect_api, framing_for};
 pub use errors::{error_body, mcp_error_body, mcp_stream_error_event, stream_error_event};
 pub use response::ResponseRewriter;
+pub use usage::TokenUsage;
 
 /// The API shape of one exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

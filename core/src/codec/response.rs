@@ -8,6 +8,7 @@ use super::json_str::{JsonWalker, decode_string, encode_string, splice};
 use super::ndjson::LineDecoder;
 use super::shapes::{EndSel, Mode, Plan, plan_response};
 use super::sse::{SseDecoder, SseItem};
+use super::usage::TokenUsage;
 use super::{Api, CodecError, Framing, Role, StreamKey, StreamKind, TextFilter, TextRef};
 
 /// Largest event kept as a template for synthesised events; a larger one keeps the previous.
@@ -276,6 +277,8 @@ struct Engine {
     terminal_at: Option<usize>,
     /// The terminal event has been seen (in this push or an earlier one).
     terminal_seen: bool,
+    /// Token counts the documents read so far reported.
+    usage: TokenUsage,
 }
 
 /// Incremental response rewriter: feed raw body chunks, get the bytes to emit.
@@ -329,6 +332,11 @@ impl ResponseRewriter {
 
     pub fn framing(&self) -> Framing {
         self.framing
+    }
+
+    /// The token counts the answer has reported so far, each the latest report of its field.
+    pub fn usage(&self) -> TokenUsage {
+        self.engine.usage
     }
 
     /// Consumes `chunk` and appends to `out` the bytes that may leave now: complete events,
@@ -613,6 +621,8 @@ impl Engine {
             return Ok(());
         }
         plan_response(api, Mode::Stream, doc, &mut self.walker, &mut self.plan)?;
+        // Before the shortcut below: usage rides in events with no text (OpenAI's last chunk).
+        self.usage.update(self.plan.usage);
         if self.plan.sites.is_empty() && self.plan.ends.is_empty() {
             self.park.pass(raw, out);
             self.tail_open = open;
@@ -973,6 +983,7 @@ impl Engine {
     ) -> Result<(), CodecError> {
         std::str::from_utf8(doc).map_err(|_| CodecError::Utf8)?;
         plan_response(api, Mode::Whole, doc, &mut self.walker, &mut self.plan)?;
+        self.usage.update(self.plan.usage);
         self.prepare(doc, &|s| Some(s))?;
         for n in 0..self.plan.sites.len() {
             self.run_site(doc, n, filter);

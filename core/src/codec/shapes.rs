@@ -4,7 +4,8 @@
 
 use std::ops::Range;
 
-use super::json_str::{JsonWalker, P, Scalar, decode_string, parse_u32};
+use super::json_str::{JsonWalker, P, Path, Scalar, decode_string, parse_u32};
+use super::usage::{Count, TokenUsage};
 use super::{Api, CodecError, Role, StreamKey, StreamKind};
 
 use P::{I, K};
@@ -53,6 +54,8 @@ pub enum Mode {
 pub struct Plan {
     pub sites: Vec<Site>,
     pub ends: Vec<EndSel>,
+    /// Token counts the document reports.
+    pub usage: TokenUsage,
     /// `index` values found: (array position, inner position or NONE, value).
     nums: Vec<(u32, u32, u32)>,
     /// Array positions flagged by a sibling field (Gemini `thought: true`).
@@ -69,6 +72,7 @@ impl Plan {
     fn clear(&mut self) {
         self.sites.clear();
         self.ends.clear();
+        self.usage = TokenUsage::default();
         self.nums.clear();
         self.flags.clear();
         self.end_pos.clear();
@@ -112,6 +116,15 @@ impl Plan {
             full: true,
             remap: false,
         });
+    }
+
+    /// Records the number at `span` as `count` (see [`usage_count`]); true when the number was
+    /// a usage field, so the walk's visitor can stop looking at it.
+    fn report(&mut self, doc: &[u8], span: &Range<usize>, count: Option<Count>) -> bool {
+        let Some(count) = count else { return false };
+        self.usage
+            .set(count, doc.get(span.clone()).unwrap_or_default());
+        true
     }
 
     fn lookup(&self, a: u32, b: u32) -> Option<u32> {
@@ -167,6 +180,19 @@ fn str_is(doc: &[u8], span: &Range<usize>, lit: &str, scratch: &mut String) -> b
     decode_string(token, scratch) == lit
 }
 
+/// The count a number at `p` reports when `p` is the object `at` followed by the API's input
+/// or output field name. The length check comes first: most numbers (indices) fail it.
+fn usage_count(p: &Path<'_>, at: &[P], input: &str, output: &str) -> Option<Count> {
+    if p.len() != at.len() + 1 || !p.starts_with(at) {
+        return None;
+    }
+    match p.key(at.len())? {
+        k if k == input.as_bytes() => Some(Count::Input),
+        k if k == output.as_bytes() => Some(Count::Output),
+        _ => None,
+    }
+}
+
 fn num(doc: &[u8], span: &Range<usize>) -> Option<u32> {
     parse_u32(doc.get(span.clone()).unwrap_or_default())
 }
@@ -206,6 +232,16 @@ fn chat_response(
 ) -> Result<(), CodecError> {
     use StreamKind::*;
     w.walk(doc, |p, kind, span| {
+        // The non-streamed body and the last chunk of a stream (`stream_options.include_usage`).
+        if kind == Scalar::Num
+            && plan.report(
+                doc,
+                &span,
+                usage_count(p, &[K("usage")], "prompt_tokens", "completion_tokens"),
+            )
+        {
+            return;
+        }
         let Some(c) = p.index(1) else { return };
         if !p.starts_with(&[K("choices"), I]) {
             return;
@@ -272,9 +308,23 @@ fn responses_response(
     // Full texts: (span, kind, None = the event's own key | Some((output position if
     // known from the path, sub))).
     let mut fulls: Vec<FullText> = Vec::new();
+    // A whole (non-streamed) body is the Response object that `response.completed` (and
+    // `.incomplete`, `.failed`) carries under `response`: its usage is there too.
+    let usage_at: &[P] = if whole {
+        &[K("usage")]
+    } else {
+        &[K("response"), K("usage")]
+    };
     w.walk(doc, |p, kind, span| {
-        // A whole (non-streamed) body is the Response object that `response.completed`
-        // carries under `response`.
+        if kind == Scalar::Num
+            && plan.report(
+                doc,
+                &span,
+                usage_count(p, usage_at, "input_tokens", "output_tokens"),
+            )
+        {
+            return;
+        }
         let nested_at = if whole { 0 } else { 1 };
         if kind == Scalar::Num && p.len() == 1 {
             match p.key(0) {
@@ -413,6 +463,29 @@ fn anthropic_response(
     let mut pending: [Option<(Range<usize>, StreamKind)>; 2] = [None, None];
     let mut n_pending = 0;
     w.walk(doc, |p, kind, span| {
+        // `usage` of a whole body or of `message_delta` (cumulative output), and
+        // `message.usage` of `message_start`. Only the reported `input_tokens`: cache reads
+        // and writes are counted apart by the provider.
+        if kind == Scalar::Num
+            && plan.report(
+                doc,
+                &span,
+                usage_count(p, &[K("usage")], "input_tokens", "output_tokens").or_else(|| {
+                    if whole {
+                        None
+                    } else {
+                        usage_count(
+                            p,
+                            &[K("message"), K("usage")],
+                            "input_tokens",
+                            "output_tokens",
+                        )
+                    }
+                }),
+            )
+        {
+            return;
+        }
         if whole {
             // content[k].text | .thinking | .input strings
             if kind != Scalar::Str || !p.starts_with(&[K("content"), I]) {
@@ -484,6 +557,21 @@ fn gemini_response(
     w.walk(doc, |p, kind, span| {
         // Without `alt=sse` the body is an array of the same objects.
         let (p, _) = p.strip_root_index();
+        // Every chunk repeats the counts so far; the last one holds.
+        if kind == Scalar::Num
+            && plan.report(
+                doc,
+                &span,
+                usage_count(
+                    &p,
+                    &[K("usageMetadata")],
+                    "promptTokenCount",
+                    "candidatesTokenCount",
+                ),
+            )
+        {
+            return;
+        }
         let Some(c) = p.index(1) else { return };
         if !p.starts_with(&[K("candidates"), I]) {
             return;
@@ -550,9 +638,20 @@ fn ollama_response(
     plan: &mut Plan,
 ) -> Result<(), CodecError> {
     use StreamKind::*;
+    // The counts belong to the final object (`"done": true`), wherever `done` is in it.
+    let mut done = false;
+    let mut counts = TokenUsage::default();
     w.walk(doc, |p, kind, span| match kind {
-        Scalar::True if !whole && p.is(&[K("done")]) => {
-            plan.ends.push(EndSel::All);
+        Scalar::True if p.is(&[K("done")]) => {
+            done = true;
+            if !whole {
+                plan.ends.push(EndSel::All);
+            }
+        }
+        Scalar::Num => {
+            if let Some(count) = usage_count(p, &[], "prompt_eval_count", "eval_count") {
+                counts.set(count, doc.get(span).unwrap_or_default());
+            }
         }
         Scalar::Str => {
             let k = if p.is(&[K("message"), K("content")]) || p.is(&[K("response")]) {
@@ -575,7 +674,11 @@ fn ollama_response(
             plan.site(span, k, 0, 0, whole);
         }
         _ => {}
-    })
+    })?;
+    if done {
+        plan.usage = counts;
+    }
+    Ok(())
 }
 
 fn mcp_response(doc: &[u8], w: &mut JsonWalker, plan: &mut Plan) -> Result<(), CodecError> {
