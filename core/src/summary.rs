@@ -68,8 +68,8 @@ impl DecisionSummary {
             findings: count(None),
             request_findings: count(Some(Direction::Request)),
             response_findings: count(Some(Direction::Response)),
-            input_tokens: None,
-            output_tokens: None,
+            input_tokens: record.usage.and_then(|u| u.input_tokens),
+            output_tokens: record.usage.and_then(|u| u.output_tokens),
         }
     }
 

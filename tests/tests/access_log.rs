@@ -1,7 +1,8 @@
 //! Sluice's summary reaches Envoy's own access log in both modes (ext_proc dynamic metadata,
 //! wasm filter state) through `sluice envoy-bootstrap --access-log PATH`: the decision, the
-//! finding counts per direction and the model, for an exchange that was masked and one that
-//! was refused; and no planted value appears in the log.
+//! finding counts per direction, the model and the token usage the answer reported, for an
+//! exchange that was masked, one that was refused and a clean one; and no planted value
+//! appears in the log.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -43,11 +44,11 @@ async fn lines(path: &Path, n: usize) -> Vec<serde_json::Value> {
     }
 }
 
-fn by_path<'a>(lines: &'a [serde_json::Value], status: u64) -> &'a serde_json::Value {
+fn by_decision<'a>(lines: &'a [serde_json::Value], decision: &str) -> &'a serde_json::Value {
     lines
         .iter()
-        .find(|l| l["status"] == status)
-        .unwrap_or_else(|| panic!("no line with status {status}: {lines:?}"))
+        .find(|l| l["sluice_decision"] == decision)
+        .unwrap_or_else(|| panic!("no line with decision {decision}: {lines:?}"))
 }
 
 fn access_log_publishes_the_summary(mode: Mode) {
@@ -84,9 +85,28 @@ fn access_log_publishes_the_summary(mode: Mode) {
         .await;
         assert_eq!(resp.status, 403, "{}", stack.context());
 
-        let lines = lines(&log, 2).await;
-        let masked = by_path(&lines, 200);
-        assert_eq!(masked["sluice_decision"], "mask", "{masked}");
+        // A clean answer whose last chunk reports usage (`stream_options.include_usage`).
+        let sse = concat!(
+            "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",",
+            "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Sunny.\"},",
+            "\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",",
+            "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+            "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",",
+            "\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":34,\"total_tokens\":46}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let script = stack.mock().register(Script::raw(sse, "text/event-stream"));
+        let resp = send(
+            &stack,
+            &api_request(api, "What is the weather like?", true).headers([script.header()]),
+        )
+        .await;
+        assert_eq!(resp.status, 200, "{}", stack.context());
+        assert_eq!(resp.end, BodyEnd::Complete, "{}", stack.context());
+
+        let lines = lines(&log, 3).await;
+        let masked = by_decision(&lines, "mask");
         assert_eq!(masked["sluice_api"], "openai-chat", "{masked}");
         // One key in the prompt, one split across the answer.
         let count = |v: &serde_json::Value| -> f64 {
@@ -104,9 +124,16 @@ fn access_log_publishes_the_summary(mode: Mode) {
             "{masked}"
         );
 
-        let refused = by_path(&lines, 403);
-        assert_eq!(refused["sluice_decision"], "block", "{refused}");
+        let refused = by_decision(&lines, "block");
+        assert_eq!(refused["status"], 403, "{refused}");
         assert_eq!(count(&refused["sluice_request_findings"]), 1.0, "{refused}");
+
+        let clean = by_decision(&lines, "allow");
+        assert_eq!(count(&clean["sluice_input_tokens"]), 12.0, "{clean}");
+        assert_eq!(count(&clean["sluice_output_tokens"]), 34.0, "{clean}");
+        assert_eq!(count(&clean["sluice_findings"]), 0.0, "{clean}");
+        // Without usage in the answer, nothing is published.
+        assert!(masked["sluice_output_tokens"].is_null(), "{masked}");
 
         let text = std::fs::read_to_string(&log).unwrap();
         for value in [

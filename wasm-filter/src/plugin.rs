@@ -179,6 +179,7 @@ impl Inspector for StreamInspector {
                 best_effort: false,
                 incomplete: true,
                 held_back: Default::default(),
+                usage: None,
             },
         }
     }
