@@ -30,7 +30,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use sluice_core::audit::Timings;
-use sluice_core::policy::rules::Skipped;
 use sluice_core::{AuditRecord, error_kind, metric_label};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -302,10 +301,7 @@ impl Metrics {
                 .get_or_create(&DryRunLabels {
                     rule: metric_label(&d.rule).into_owned(),
                     action: d.action.as_str(),
-                    reason: match d.reason {
-                        Skipped::DryRun => "dry-run",
-                        Skipped::Rollout => "rollout",
-                    },
+                    reason: d.reason.as_str(),
                 })
                 .inc();
         }

@@ -539,12 +539,7 @@ enum AuditFailure {
 }
 
 fn decision_name(record: &AuditRecord) -> &'static str {
-    match record.decision {
-        sluice_core::Decision::Allow => "allow",
-        sluice_core::Decision::Flag => "flag",
-        sluice_core::Decision::Mask => "mask",
-        sluice_core::Decision::Block => "block",
-    }
+    record.decision.as_str()
 }
 
 fn apply_request_mutation(host: &impl HttpHost, mutation: &HeaderMutation) {

@@ -162,14 +162,10 @@ impl<H: StatHost> FilterMetrics<H> {
         }
         for d in &record.dry_run {
             let rule = metric_label(&d.rule);
-            let reason = match d.reason {
-                sluice_core::policy::rules::Skipped::DryRun => "dry-run",
-                sluice_core::policy::rules::Skipped::Rollout => "rollout",
-            };
             let tags = [
                 ("rule", rule.as_ref()),
                 ("action", d.action.as_str()),
-                ("reason", reason),
+                ("reason", d.reason.as_str()),
             ];
             self.count("sluice_dry_run_matches_total", &tags, 1);
         }

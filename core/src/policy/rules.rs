@@ -127,6 +127,16 @@ pub enum Skipped {
     Rollout,
 }
 
+impl Skipped {
+    /// The name in audit records and metrics labels (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skipped::DryRun => "dry-run",
+            Skipped::Rollout => "rollout",
+        }
+    }
+}
+
 /// A would-be decision: recorded, never applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DryRun {
