@@ -1161,6 +1161,13 @@ impl Exchange {
         }
     }
 
+    /// The response was stopped (a block, a failure to inspect it, or a record that could not
+    /// be written): its stop event has been emitted and every later chunk is dropped, so an
+    /// adapter may stop reading the upstream.
+    pub fn response_stopped(&self) -> bool {
+        self.stopped
+    }
+
     /// `x-sluice-decision` value: the decision so far and counts by category, never a value;
     /// the deciding rule and dry-run rules when there are rules.
     pub fn decision_header(&self) -> String {
