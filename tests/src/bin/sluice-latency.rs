@@ -85,6 +85,12 @@ struct Args {
     /// `--sluice-arg=--worker-threads=2`: server settings compared under the same load.
     #[arg(long = "sluice-arg", allow_hyphen_values = true)]
     sluice_args: Vec<String>,
+    /// Turn the signed audit trail on in every Sluice mode: `sluice serve --audit` writes and
+    /// syncs a record before the end of each answer leaves; the wasm filter posts each record
+    /// to an audit sink (`sluice serve --audit-sink-listen`) and holds the end of the answer
+    /// until the sink has it on disk. Keys and trails go to a temporary directory.
+    #[arg(long)]
+    audit: bool,
     /// Give up after this many seconds in all.
     #[arg(long, default_value_t = 900)]
     max_seconds: u64,
@@ -152,10 +158,20 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
         sluice_args: args.sluice_args.clone(),
         ..StackOptions::default()
     };
+    let audit_dir = tempfile::tempdir().context("creating the audit directory")?;
+    let audit = if args.audit {
+        Some(AuditTrail::open(audit_dir.path(), &modes).await?)
+    } else {
+        None
+    };
     let mut stacks = Vec::new();
     for &mode in &modes {
         eprintln!("starting {}", mode_name(mode));
-        let stack = Stack::start(mode, options.clone())
+        let mut options = options.clone();
+        if let Some(audit) = &audit {
+            audit.configure(mode, &mut options);
+        }
+        let stack = Stack::start(mode, options)
             .await
             .with_context(|| format!("starting the {mode:?} stack"))?;
         stacks.push(stack);
@@ -297,7 +313,91 @@ async fn benchmark(args: &Args) -> anyhow::Result<()> {
         "{}",
         report::render(&ctx, &pooled, &memory, &counts, &kinds)
     );
+    if let Some(audit) = &audit {
+        println!("- audit trail on: {}\n", audit.describe());
+    }
     Ok(())
+}
+
+/// The audit trail of a run: one key, one trail per ext_proc server, one sink for the wasm
+/// filter (kept running for the whole benchmark).
+struct AuditTrail {
+    dir: PathBuf,
+    key: PathBuf,
+    sink: Option<harness::AuditSinkServer>,
+}
+
+impl AuditTrail {
+    async fn open(dir: &std::path::Path, modes: &[Mode]) -> anyhow::Result<AuditTrail> {
+        let prefix = dir.join("audit");
+        harness::audit_keygen(&prefix);
+        let key = dir.join("audit.key");
+        let sink = if modes.contains(&Mode::Wasm) {
+            let args = [
+                "--audit".to_owned(),
+                dir.join("wasm-sink.jsonl").display().to_string(),
+                "--audit-key".to_owned(),
+                key.display().to_string(),
+            ];
+            Some(
+                harness::start_audit_sink(dir, &args)
+                    .await
+                    .context("starting the audit sink")?,
+            )
+        } else {
+            None
+        };
+        Ok(AuditTrail {
+            dir: dir.to_owned(),
+            key,
+            sink,
+        })
+    }
+
+    /// Records in each trail, so the report shows the trail was written.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return "no trail found".to_owned();
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        files.sort();
+        for file in files {
+            let records = std::fs::read_to_string(&file)
+                .map(|s| s.lines().count())
+                .unwrap_or(0);
+            let name = file
+                .file_stem()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            parts.push(format!("{records} records in `{name}`"));
+        }
+        parts.join(", ")
+    }
+
+    fn configure(&self, mode: Mode, options: &mut StackOptions) {
+        match mode {
+            Mode::Plain => {}
+            Mode::Wasm => {
+                if let Some(sink) = &self.sink {
+                    options
+                        .bootstrap_args
+                        .extend(["--audit-sink".to_owned(), sink.addr().to_string()]);
+                }
+            }
+            Mode::ExtProc | Mode::ExtProcUnix => {
+                let trail = self.dir.join(format!("{mode:?}.jsonl").to_lowercase());
+                options.sluice_args.extend([
+                    "--audit".to_owned(),
+                    trail.display().to_string(),
+                    "--audit-key".to_owned(),
+                    self.key.display().to_string(),
+                ]);
+            }
+        }
+    }
 }
 
 /// A warm-up that fails means the stack is broken: measuring it would mislead.

@@ -91,6 +91,8 @@ pub struct StreamRecord {
     pub request_sent: Instant,
     /// Each SSE event as the client completed it.
     pub events: Vec<EventArrival>,
+    /// When the client saw the end of the body.
+    pub ended: Instant,
 }
 
 /// When one token reached the client.
@@ -119,6 +121,10 @@ pub struct StreamTimings {
     /// when holdback only moves text between events (parked events still count late).
     /// Empty when the client saw fewer events than were sent (merged).
     pub events: Vec<Duration>,
+    /// From the upstream's last write (`[DONE]`) to the client seeing the end of the body:
+    /// what the end of the answer waits for (in ext_proc and wasm with the audit trail on,
+    /// the record's commit).
+    pub tail: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -213,11 +219,15 @@ impl StreamRecord {
         } else {
             Vec::new()
         };
+        let tail = self.sent.last().map_or(Duration::ZERO, |last| {
+            self.ended.saturating_duration_since(*last)
+        });
         Ok(StreamTimings {
             tokens: out,
             first_token,
             first_event,
             events,
+            tail,
         })
     }
 }
@@ -287,6 +297,7 @@ mod tests {
                     text_len: *len,
                 })
                 .collect(),
+            ended: ms(t0, 95),
         }
     }
 
@@ -300,6 +311,8 @@ mod tests {
         assert_eq!(t.first_token, Duration::from_millis(11));
         assert_eq!(t.first_event, Duration::from_millis(11));
         assert_eq!(t.events, vec![Duration::from_millis(1); 4]);
+        // `[DONE]` written at 90, the end of the body seen at 95.
+        assert_eq!(t.tail, Duration::from_millis(5));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Pooled {
     pub first_token: Option<Summary>,
     pub first_event: Option<Summary>,
     pub per_event: Option<Summary>,
+    /// Last upstream write → the client has the end of the body.
+    pub tail: Option<Summary>,
     pub sluice_cpu_us_per_token: Option<f64>,
     pub envoy_cpu_us_per_token: Option<f64>,
 }
@@ -49,6 +51,7 @@ impl Pooled {
         let mut first = Vec::new();
         let mut first_event = Vec::new();
         let mut events = Vec::new();
+        let mut tails = Vec::new();
         let mut held = 0;
         let mut rounds = Vec::new();
         let mut failures = Vec::new();
@@ -65,6 +68,7 @@ impl Pooled {
                 }
                 burst.push(t.first_token);
                 events.extend_from_slice(&t.events);
+                tails.push(t.tail);
             }
             for probe in &run.probes {
                 first.push(probe.first_token);
@@ -96,6 +100,7 @@ impl Pooled {
             first_token: stats::summarize(first),
             first_event: stats::summarize(first_event),
             per_event: stats::summarize(events),
+            tail: stats::summarize(tails),
             sluice_cpu_us_per_token: sluice_ticks.and_then(per_token),
             envoy_cpu_us_per_token: per_token(envoy_ticks),
         }
@@ -296,6 +301,36 @@ pub fn render(
                     versus(|p| p.per_event, |s| s.p99),
                     opt_f(p.sluice_cpu_us_per_token, 1),
                     opt_f(p.envoy_cpu_us_per_token, 1),
+                );
+            }
+            let _ = writeln!(
+                out,
+                "\nEnd of the answer: the upstream's last write (`[DONE]`) → the client has the end of the body, per stream, ms (with the audit trail on, this is where the record's commit waits):\n"
+            );
+            let _ = writeln!(
+                out,
+                "| mode | streams | p50 | p99 | max | added p50 | added p99 |"
+            );
+            let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+            for p in &rows {
+                let plain = p.mode == Mode::Plain;
+                let versus = |f: fn(Summary) -> Duration| {
+                    if plain {
+                        "–".to_owned()
+                    } else {
+                        opt_added(p.tail, base.and_then(|b| b.tail), f)
+                    }
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    mode_name(p.mode),
+                    p.tail.map_or(0, |s| s.count),
+                    opt_ms(p.tail, |s| s.p50),
+                    opt_ms(p.tail, |s| s.p99),
+                    opt_ms(p.tail, |s| s.max),
+                    versus(|s| s.p50),
+                    versus(|s| s.p99),
                 );
             }
             let failures: Vec<&String> = rows.iter().flat_map(|p| p.failures.iter()).collect();

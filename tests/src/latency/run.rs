@@ -172,17 +172,17 @@ pub(crate) async fn stream(
     }
     let _open = OpenGuard::new(&open_count);
     let mut reader = ChatSseReader::new();
-    loop {
+    let ended = loop {
         let left = until.saturating_duration_since(Instant::now());
         match open.next_chunk(left).await {
             Next::Data(bytes) => reader.feed(&bytes, Instant::now()),
-            Next::End(BodyEnd::Complete) => break,
+            Next::End(BodyEnd::Complete) => break Instant::now(),
             Next::End(BodyEnd::Cut(why)) => return Err(format!("stream cut: {why}")),
             Next::End(BodyEnd::TimedOut) => {
                 return Err(format!("stream not finished within {deadline:?}"));
             }
         }
-    }
+    };
     let tokens = planned.tokens;
     let expected: usize = tokens.iter().map(String::len).sum();
     if reader.text() != tokens.concat() {
@@ -197,6 +197,7 @@ pub(crate) async fn stream(
         sent: planned.clock.instants(),
         request_sent: open.sent_at,
         events: reader.into_events(),
+        ended,
     })
 }
 
