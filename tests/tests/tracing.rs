@@ -90,15 +90,25 @@ fn int(span: &Value, key: &str) -> i64 {
         .unwrap_or_else(|| panic!("{key} is not a count in {span}"))
 }
 
-/// Envoy's spans of the trace Sluice's `span` belongs to, with Sluice's parent among them.
+/// Envoy's spans of the trace Sluice's `span` belongs to, with Sluice's parent among them:
+/// Envoy's span for the ext_proc call.
 fn envoy_trace<'a>(spans: &'a [Value], span: &Value) -> Vec<&'a Value> {
     let trace: Vec<&Value> = of_service(spans, ENVOY)
         .into_iter()
         .filter(|s| s["trace_id"] == span["trace_id"])
         .collect();
+    let parent = trace
+        .iter()
+        .find(|s| s["span_id"] == span["parent_span_id"])
+        .unwrap_or_else(|| {
+            panic!("Sluice's span {span} is not a child of one of Envoy's spans: {trace:?}")
+        });
+    // Envoy's span for the ext_proc gRPC call, whose context the call's metadata carried.
     assert!(
-        trace.iter().any(|s| s["span_id"] == span["parent_span_id"]),
-        "Sluice's span {span} is not a child of one of Envoy's spans in its trace: {trace:?}"
+        parent["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("ExternalProcessor.Process")),
+        "{parent}"
     );
     trace
 }
@@ -196,6 +206,14 @@ fn ext_proc_exchange_spans_join_envoys_trace_with_gen_ai_attributes() {
 
         let refused = by_decision(&ours, "block");
         assert_eq!(int(refused, "sluice.request_findings"), 1, "{refused}");
+        let refused_root = envoy_trace(&spans, refused)
+            .into_iter()
+            .find(|s| s["parent_span_id"] == "")
+            .unwrap();
+        assert_eq!(
+            refused_root["attributes"]["http.status_code"], "403",
+            "{refused_root}"
+        );
         // A policy refusal is a decision, not an error.
         assert_ne!(refused["status"]["code"], 2, "{refused}");
 
