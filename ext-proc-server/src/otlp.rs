@@ -334,6 +334,63 @@ mod tests {
         assert_eq!(value(&attributes, attr::GEN_AI_PROVIDER_NAME), None);
     }
 
+    fn headers(trace_id: &str) -> TraceHeaders {
+        TraceHeaders {
+            traceparent: format!("00-{trace_id}-b7ad6b7169203331-01"),
+            tracestate: None,
+        }
+    }
+
+    /// A handle whose spans go nowhere: enough to read the trace each span joined.
+    fn local_handle() -> TraceHandle {
+        let provider = SdkTracerProvider::builder().build();
+        TraceHandle(Some(Arc::new(Tracing {
+            tracer: provider.tracer("test"),
+            propagator: TraceContextPropagator::new(),
+        })))
+    }
+
+    fn trace_of(span: &ExchangeSpan) -> String {
+        span.0.span_context().trace_id().to_string()
+    }
+
+    #[test]
+    fn envoys_call_context_comes_before_the_request_header() {
+        let handle = local_handle();
+        let record = sluice_core::Engine::new(sluice_core::Policy::default())
+            .unwrap()
+            .exchange(sluice_core::ExchangeContext::default())
+            .finish();
+        let call = headers("0af7651916cd43dd8448eb211c80319c");
+        let request = headers("4bf92f3577b34da6a3ce929d0e0e4736");
+        let now = SystemTime::now();
+        let span = handle
+            .exchange_span([Some(&call), Some(&request)], now, &record)
+            .unwrap();
+        assert_eq!(trace_of(&span), "0af7651916cd43dd8448eb211c80319c");
+        let span = handle
+            .exchange_span([None, Some(&request)], now, &record)
+            .unwrap();
+        assert_eq!(trace_of(&span), "4bf92f3577b34da6a3ce929d0e0e4736");
+        // A malformed call context does not hide the request's.
+        let broken = TraceHeaders {
+            traceparent: "00-nonsense".into(),
+            tracestate: None,
+        };
+        let span = handle
+            .exchange_span([Some(&broken), Some(&request)], now, &record)
+            .unwrap();
+        assert_eq!(trace_of(&span), "4bf92f3577b34da6a3ce929d0e0e4736");
+        // Without any, a trace of its own; without tracing, no span.
+        let span = handle.exchange_span([None, None], now, &record).unwrap();
+        assert!(span.0.span_context().is_valid());
+        assert!(
+            TraceHandle::default()
+                .exchange_span([Some(&call), None], now, &record)
+                .is_none()
+        );
+    }
+
     #[test]
     fn trace_headers_are_found_among_request_headers() {
         let headers = [
