@@ -69,6 +69,12 @@ pub struct BootstrapArgs {
     /// finding counts and token usage beside Envoy's own fields (docs/observability.md).
     #[arg(long, value_name = "PATH")]
     pub access_log: Option<PathBuf>,
+    /// Turn on Envoy's OpenTelemetry tracer, sending Envoy's spans to the OTLP/gRPC collector
+    /// at IP:PORT (service name `envoy`, every request sampled). Envoy then starts the trace
+    /// of each request, or continues the client's `traceparent`, and hands the context to
+    /// `sluice serve --otlp-endpoint` on the ext_proc call (docs/observability.md, "Traces").
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_tracing: Option<std::net::SocketAddr>,
     /// CA bundle that verifies an https upstream's certificate (and a remote JWKS server's).
     #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
     pub ca_file: PathBuf,
@@ -129,6 +135,8 @@ pub struct IdentityArgs {
 
 /// Cluster name of the audit sink (`--audit-sink`), as the wasm filter's envelope names it.
 const AUDIT_SINK_CLUSTER: &str = "sluice_audit";
+/// Cluster name of the OTLP collector Envoy's tracer sends its spans to (`--otlp-tracing`).
+const OTLP_CLUSTER: &str = "sluice_otlp";
 /// Cluster name of a remote JWKS server.
 const JWKS_CLUSTER: &str = "sluice_jwks";
 /// jwt_authn's filter name, which is also the dynamic-metadata namespace it writes.
@@ -336,6 +344,13 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
     ) {
         config.insert("access_log".into(), json!([access_log(path, args.mode)]));
     }
+    if let (Some(_), Some(config)) = (
+        args.otlp_tracing,
+        hcm.pointer_mut("/typed_config")
+            .and_then(Value::as_object_mut),
+    ) {
+        config.insert("tracing".into(), otlp_tracing());
+    }
     if let Some(filters) = hcm
         .pointer_mut("/typed_config/http_filters")
         .and_then(Value::as_array_mut)
@@ -366,6 +381,9 @@ fn build(args: &BootstrapArgs) -> anyhow::Result<Value> {
     }
     if let Some(addr) = args.audit_sink {
         clusters.push(audit_sink_cluster(addr));
+    }
+    if let Some(addr) = args.otlp_tracing {
+        clusters.push(otlp_cluster(addr));
     }
 
     let mut bootstrap = json!({
@@ -770,6 +788,47 @@ fn audit_sink_cluster(addr: std::net::SocketAddr) -> Value {
         }]},
         "load_assignment": {
             "cluster_name": AUDIT_SINK_CLUSTER,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
+                "socket_address": { "address": addr.ip().to_string(), "port_value": addr.port() }
+            }}}]}]
+        }
+    })
+}
+
+/// The HCM's tracing: Envoy's OpenTelemetry tracer, every request sampled. The ext_proc
+/// filter's gRPC call is a child span of the request's, and its context travels in the call's
+/// metadata, so Sluice's exchange span lands in the same trace.
+fn otlp_tracing() -> Value {
+    json!({
+        "random_sampling": { "value": 100 },
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                "grpc_service": {
+                    "envoy_grpc": { "cluster_name": OTLP_CLUSTER },
+                    "timeout": "1s"
+                },
+                "service_name": "envoy"
+            }
+        }
+    })
+}
+
+/// The OTLP/gRPC collector of `--otlp-tracing` (HTTP/2, plain text).
+fn otlp_cluster(addr: std::net::SocketAddr) -> Value {
+    json!({
+        "name": OTLP_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": { "http2_protocol_options": {} }
+            }
+        },
+        "load_assignment": {
+            "cluster_name": OTLP_CLUSTER,
             "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
                 "socket_address": { "address": addr.ip().to_string(), "port_value": addr.port() }
             }}}]}]

@@ -12,12 +12,14 @@ mod cli;
 mod grpc;
 mod listen;
 mod metrics;
+mod otlp;
 mod policy_cli;
 mod policy_file;
 mod policy_reload;
 mod serve;
 mod service;
 mod session;
+mod trace_attributes;
 
 /// Sluice inspects LLM traffic for leaked credentials, personal data and prompt injection.
 #[derive(Parser, Debug)]

@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// (docs/observability.md). No authentication: bind it where only the scraper reaches.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Send one OpenTelemetry span per exchange to the OTLP/gRPC collector at URL (such as
+    /// http://127.0.0.1:4317), in the trace Envoy started for the request
+    /// (docs/observability.md, "Traces"). Spans are batched; the data path never waits.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Threads answering Envoy. 1 (the default) runs everything on one thread: Envoy
     /// multiplexes all exchanges over one or a few HTTP/2 connections, each driven by one
     /// task, so more threads mostly add cross-thread wake-ups per message. 0: one per CPU.
@@ -203,7 +208,17 @@ async fn run(
         }
         None => (MetricsHandle::default(), None),
     };
-    let mut processor = Processor::new(live).with_metrics(metrics.clone());
+    let (otlp, traces) = match &args.otlp_endpoint {
+        Some(endpoint) => {
+            let (exporter, handle) =
+                crate::otlp::start(endpoint).map_err(|e| ServeError::Config(e.to_string()))?;
+            (Some(exporter), handle)
+        }
+        None => (None, crate::otlp::TraceHandle::default()),
+    };
+    let mut processor = Processor::new(live)
+        .with_metrics(metrics.clone())
+        .with_traces(traces);
     let mut audit_thread = None;
     let mut audit_endpoint = None;
     if let (Some(path), Some(key_path)) = (&args.audit, &args.audit_key) {
@@ -314,6 +329,9 @@ async fn run(
     }
     // Records of streams dropped at shutdown are queued; let the writer finish them.
     drop(server);
+    if let Some(exporter) = otlp {
+        exporter.shutdown().await;
+    }
     if let Some(thread) = audit_thread {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {

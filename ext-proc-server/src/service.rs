@@ -27,6 +27,7 @@ const TIMED_OUT: &str = "timed out waiting for the audit writer";
 
 use crate::audit_sink::{Ack, AuditSink, SinkError};
 use crate::metrics::{AuditOutcome, AuditSource, MetricsHandle, OpenStream};
+use crate::otlp::{ExchangeSpan, TraceHandle, TraceHeaders};
 use crate::session::{ExchangeSource, Session};
 
 /// Where signed records go and how long an answer may wait for one.
@@ -43,6 +44,7 @@ pub struct Processor<S> {
     source: S,
     audit: Option<Arc<AuditHook>>,
     metrics: MetricsHandle,
+    traces: TraceHandle,
 }
 
 impl<S: ExchangeSource> Processor<S> {
@@ -51,7 +53,13 @@ impl<S: ExchangeSource> Processor<S> {
             source,
             audit: None,
             metrics: MetricsHandle::default(),
+            traces: TraceHandle::default(),
         }
+    }
+
+    pub fn with_traces(mut self, traces: TraceHandle) -> Self {
+        self.traces = traces;
+        self
     }
 
     pub fn with_metrics(mut self, metrics: MetricsHandle) -> Self {
@@ -73,9 +81,22 @@ impl<S: ExchangeSource> ExternalProcessor for Processor<S> {
         &self,
         request: Request<Streaming<ProcessingRequest>>,
     ) -> Result<Response<Self::ProcessStream>, Status> {
+        let mut session = Session::new(self.source.clone());
+        let trace = if self.traces.enabled() {
+            session = session.with_trace_capture();
+            Some(Box::new(StreamTrace {
+                handle: self.traces.clone(),
+                call: TraceHeaders::from_metadata(request.metadata()),
+                opened: SystemTime::now(),
+                span: None,
+            }))
+        } else {
+            None
+        };
         Ok(Response::new(ProcessStream {
             inbound: request.into_inner(),
-            session: Session::new(self.source.clone()),
+            session,
+            trace,
             done: false,
             audit: self.audit.clone(),
             pending: None,
@@ -94,10 +115,22 @@ struct Pending {
     since: std::time::Instant,
 }
 
+/// Tracing state of one gRPC stream (only with `--otlp-endpoint`).
+struct StreamTrace {
+    handle: TraceHandle,
+    /// The trace context Envoy sent with the call: its ext_proc span for this stream.
+    call: Option<TraceHeaders>,
+    /// When the stream opened: the exchange span's start.
+    opened: SystemTime,
+    /// The decided exchange's span, until the answer that ends the exchange is settled.
+    span: Option<ExchangeSpan>,
+}
+
 /// Answers of one gRPC stream, produced as Envoy's messages arrive.
 pub struct ProcessStream<S: ExchangeSource> {
     inbound: Streaming<ProcessingRequest>,
     session: Session<S>,
+    trace: Option<Box<StreamTrace>>,
     done: bool,
     audit: Option<Arc<AuditHook>>,
     pending: Option<Pending>,
@@ -113,15 +146,34 @@ fn unix_micros() -> u64 {
 }
 
 impl<S: ExchangeSource> ProcessStream<S> {
-    /// The exchange's audit record, once (see [`Session::finish`]), counted in the metrics.
+    /// The exchange's audit record, once (see [`Session::finish`]), counted in the metrics
+    /// and, with tracing on, made into the exchange's span (ended by [`Self::end_span`]).
     fn finish(&mut self) -> Option<AuditRecord> {
         let record = self.session.finish()?;
         self.metrics.exchange(&record, &self.session.timings());
+        if let Some(trace) = self.trace.as_mut() {
+            trace.span = trace.handle.exchange_span(
+                [trace.call.as_ref(), self.session.trace_headers()],
+                trace.opened,
+                &record,
+            );
+        }
         Some(record)
+    }
+
+    /// Ends the exchange's span, if there is one; `audit_failed`: its record is not durable.
+    fn end_span(&mut self, audit_failed: bool) {
+        if let Some(mut span) = self.trace.as_mut().and_then(|t| t.span.take()) {
+            if audit_failed {
+                span.audit_failed();
+            }
+            span.end();
+        }
     }
 
     /// What to send for `answer` once the wait for its record ended with `outcome`.
     fn after_audit(&mut self, answer: Answer, outcome: Result<(), String>) -> Answer {
+        self.end_span(outcome.is_err());
         let Err(error) = outcome else {
             return answer;
         };
@@ -205,6 +257,7 @@ impl<S: ExchangeSource> Stream for ProcessStream<S> {
                                     attach_summary(&mut answer, record);
                                 }
                                 write_audit(record);
+                                this.end_span(false);
                             }
                         }
                         answer
@@ -234,6 +287,7 @@ impl<S: ExchangeSource> Drop for ProcessStream<S> {
             }
             None => write_audit(self.finish()),
         }
+        self.end_span(false);
     }
 }
 

@@ -103,6 +103,10 @@ pub struct Session<S: ExchangeSource> {
     /// upstream and the reply is Envoy's own, so it passes as it is, unrewritten by rules
     /// that would only see an anonymous, empty exchange.
     envoy_reply: bool,
+    /// Keep the request's W3C trace-context headers (tracing on): the exchange's span falls
+    /// back to them when Envoy's call carries no trace context.
+    capture_trace: bool,
+    trace_headers: Option<crate::otlp::TraceHeaders>,
 }
 
 impl<S: ExchangeSource> Session<S> {
@@ -120,7 +124,20 @@ impl<S: ExchangeSource> Session<S> {
             ttfb: None,
             processing: Duration::ZERO,
             envoy_reply: false,
+            capture_trace: false,
+            trace_headers: None,
         }
+    }
+
+    /// Keeps the request's `traceparent` and `tracestate` headers for [`Self::trace_headers`].
+    pub fn with_trace_capture(mut self) -> Self {
+        self.capture_trace = true;
+        self
+    }
+
+    /// The request's trace-context headers, when kept and present.
+    pub fn trace_headers(&self) -> Option<&crate::otlp::TraceHeaders> {
+        self.trace_headers.as_ref()
     }
 
     /// Durations for the audit record, measured up to now.
@@ -243,6 +260,11 @@ impl<S: ExchangeSource> Session<S> {
         jwt: Option<serde_json::Value>,
     ) -> pb::ProcessingResponse {
         let headers = header_list(h.headers.as_ref());
+        if self.capture_trace && self.trace_headers.is_none() {
+            self.trace_headers = crate::otlp::TraceHeaders::find(
+                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+        }
         if self.exchange.is_none() {
             let mut ctx = context_from(&headers, attributes);
             ctx.jwt_metadata = jwt;

@@ -798,3 +798,51 @@ fn inconsistent_identity_options_are_refused() {
         assert!(stderr.contains(message), "{extra:?}: {stderr}");
     }
 }
+
+/// `--otlp-tracing ADDR` gives the connection manager Envoy's OpenTelemetry tracer (every
+/// request sampled) and a cluster for the collector; Envoy accepts it in both modes, and
+/// without the option there is no tracing at all.
+#[test]
+fn otlp_tracing_adds_envoys_tracer_and_its_collector_cluster() {
+    let envoy = envoy();
+    let args = [
+        "--mode",
+        "ext-proc",
+        "--listen",
+        "127.0.0.1:10000",
+        "--upstream",
+        "http://127.0.0.1:8080",
+        "--sluice",
+        "127.0.0.1:50051",
+        "--otlp-tracing",
+        "127.0.0.1:4317",
+    ];
+    let yaml = bootstrap(&args);
+    validate(&envoy, "otlp-tracing.yaml", &yaml);
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let hcm =
+        &doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    let tracing = &hcm["tracing"];
+    assert_eq!(tracing["random_sampling"]["value"], 100.0, "{tracing}");
+    assert_eq!(
+        tracing["provider"]["name"], "envoy.tracers.opentelemetry",
+        "{tracing}"
+    );
+    let otel = &tracing["provider"]["typed_config"];
+    assert_eq!(otel["service_name"], "envoy", "{otel}");
+    let cluster_name = otel["grpc_service"]["envoy_grpc"]["cluster_name"]
+        .as_str()
+        .unwrap();
+    let clusters = doc["static_resources"]["clusters"].as_array().unwrap();
+    let cluster = clusters
+        .iter()
+        .find(|c| c["name"] == cluster_name)
+        .unwrap_or_else(|| panic!("no cluster {cluster_name}: {clusters:?}"));
+    let address = &cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        ["socket_address"];
+    assert_eq!(address["port_value"], 4317, "{cluster}");
+
+    let plain = bootstrap(&args[..args.len() - 2]);
+    assert!(!plain.contains("tracing"), "{plain}");
+    assert!(!plain.contains(cluster_name), "{plain}");
+}

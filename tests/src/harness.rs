@@ -66,6 +66,8 @@ pub enum HarnessError {
     EnvoyExited { status: ExitStatus, log: String },
     #[error("envoy was not ready within {waited:?}; its log:\n{log}")]
     EnvoyNotReady { waited: Duration, log: String },
+    #[error("the OTLP receiver did not start: {log}")]
+    OtlpReceiver { log: String },
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> HarnessError {
@@ -978,6 +980,69 @@ pub async fn start_audit_sink(
         waited: SLUICE_START,
         log: String::new(),
     }))
+}
+
+/// `tests/otlp/otlp_receiver.py`: an OTLP/gRPC trace collector on loopback that writes every
+/// span it receives to a JSON Lines file.
+pub struct OtlpReceiver {
+    _process: Process,
+    addr: SocketAddr,
+    spans: PathBuf,
+}
+
+impl OtlpReceiver {
+    /// Where it accepts OTLP/gRPC (`--otlp-tracing ADDR`, `--otlp-endpoint http://ADDR`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The spans received so far, one JSON object each (fields in the script's docstring).
+    pub fn spans(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.spans)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The span file's text as received, for looking for values that must not be there.
+    pub fn raw(&self) -> String {
+        std::fs::read_to_string(&self.spans).unwrap_or_default()
+    }
+}
+
+/// How long the receiver may take to print its readiness line (Python imports gRPC first).
+const OTLP_RECEIVER_START: Duration = Duration::from_secs(30);
+
+/// Starts the OTLP receiver in `dir`; ready once it prints the port it bound.
+pub async fn start_otlp_receiver(dir: &Path) -> Result<OtlpReceiver, HarnessError> {
+    const READY: &str = "otlp receiver listening on ";
+    let python = python()?;
+    let script = workspace_root().join("tests/otlp/otlp_receiver.py");
+    let spans = dir.join("otlp-spans.jsonl");
+    let log = dir.join("otlp-receiver.log");
+    let mut command = Command::new(python);
+    command.arg("-u").arg(&script).arg(&spans);
+    let mut process = Process::start("otlp receiver", command, &log)?;
+    let started = Instant::now();
+    loop {
+        let text = process.log();
+        if let Some(addr) = text
+            .lines()
+            .find_map(|l| l.strip_prefix(READY))
+            .and_then(|a| a.trim().parse().ok())
+        {
+            return Ok(OtlpReceiver {
+                _process: process,
+                addr,
+                spans,
+            });
+        }
+        if process.exited().is_some() || started.elapsed() > OTLP_RECEIVER_START {
+            return Err(HarnessError::OtlpReceiver { log: text });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Polls Envoy's admin `/ready` until it answers 200, Envoy exits, or `timeout` passes.
