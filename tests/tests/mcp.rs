@@ -67,7 +67,10 @@ impl McpServer {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("the MCP server exited {status} before it was ready");
             }
-            assert!(Instant::now() < deadline, "the MCP server was not ready in 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "the MCP server was not ready in 30 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         McpServer { child, port }
@@ -161,7 +164,9 @@ impl McpStack {
                 r["findings"].as_array().is_some_and(|fs| {
                     fs.iter().any(|f| {
                         f["rule"] == "prompt-injection"
-                            && f["roles"].as_array().is_some_and(|rs| rs.iter().any(|x| x == role))
+                            && f["roles"]
+                                .as_array()
+                                .is_some_and(|rs| rs.iter().any(|x| x == role))
                     })
                 })
             });
@@ -198,7 +203,9 @@ fn assert_refused(out: &Value, step: &str, how: &str) {
     );
     assert_eq!(r["code"], -32001, "{how}: {step}: {r}");
     assert!(
-        r["message"].as_str().is_some_and(|m| m.contains("injection")),
+        r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("injection")),
         "{how}: {step}: {r}"
     );
 }
@@ -210,12 +217,25 @@ async fn block_refuses_poisoned_messages(mode: Mode) {
         let s = mcp_stack(mode, Some(BLOCK_INJECTION), &server).await;
         let out = s.client();
         let shown = out.to_string();
-        assert!(!shown.contains("IMPORTANT"), "{how}: poisoned description: {shown}");
-        assert!(!shown.contains("Ignore all previous"), "{how}: injection: {shown}");
-        assert!(!shown.contains(KEY_PREFIX), "{how}: the credential arrived: {shown}");
+        assert!(
+            !shown.contains("IMPORTANT"),
+            "{how}: poisoned description: {shown}"
+        );
+        assert!(
+            !shown.contains("Ignore all previous"),
+            "{how}: injection: {shown}"
+        );
+        assert!(
+            !shown.contains(KEY_PREFIX),
+            "{how}: the credential arrived: {shown}"
+        );
         assert_refused(&out, "tools/list", &how);
         assert_refused(&out, "weather", &how);
-        assert_eq!(ok_text(&out, "forecast"), CLEAN_RESULT, "{how}: clean result");
+        assert_eq!(
+            ok_text(&out, "forecast"),
+            CLEAN_RESULT,
+            "{how}: clean result"
+        );
         assert_eq!(
             ok_text(&out, "credentials"),
             KEY_RESULT_MASKED,
@@ -234,7 +254,9 @@ async fn flag_delivers_and_records(mode: Mode) {
     let out = s.client();
     let tools = &out["tools/list"]["ok"];
     assert!(
-        tools["add"].as_str().is_some_and(|d| d.contains("<IMPORTANT>")),
+        tools["add"]
+            .as_str()
+            .is_some_and(|d| d.contains("<IMPORTANT>")),
         "{mode:?}: flagged tools/list not delivered: {out}"
     );
     assert!(
