@@ -240,9 +240,12 @@ fn flag_policy_delivers_the_messages_and_records_a_flag() {
     assert!(record.errors.is_empty(), "{:?}", record.errors);
 }
 
+/// Path, request body, the non-streamed answer, and whether a body is that API's error shape.
+type NonStreamedCase = (&'static str, &'static str, String, fn(&Value) -> bool);
+
 #[test]
 fn non_streamed_answers_are_refused_in_their_own_error_shape() {
-    let cases: [(&str, &str, String, fn(&Value) -> bool); 4] = [
+    let cases: [NonStreamedCase; 4] = [
         (
             "/v1/chat/completions",
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
