@@ -537,6 +537,8 @@ struct ResponseState {
     /// Text per stream kept for the injection score rules read, and the highest score seen.
     scored: BTreeMap<StreamKey, String>,
     injection: f32,
+    /// Messages the rewriter had refused at the last chunk (see `holding_messages`).
+    refused: u32,
 }
 
 /// State of one request/response pair.
@@ -618,6 +620,9 @@ impl TextFilter for Scoring<'_> {
     }
     fn held_keys(&self, out: &mut Vec<StreamKey>) {
         self.inner.held_keys(out);
+    }
+    fn refuse_message(&mut self) -> Option<String> {
+        self.inner.refuse_message()
     }
 }
 
@@ -1055,13 +1060,17 @@ impl Exchange {
             api,
             framing,
             streamed,
-            rewriter: ResponseRewriter::new(api, framing, limits.response_buffer_bytes),
+            // A tool result or a tools/list answer is one JSON-RPC message, and a non-streamed
+            // answer is one message too: each is decided whole before it leaves.
+            rewriter: ResponseRewriter::new(api, framing, limits.response_buffer_bytes)
+                .holding_messages(api == Api::Mcp || !streamed),
             redactor: self
                 .engine
                 .redactor(Direction::Response, streamed, self.response_uniform),
             decompressor,
             scored: BTreeMap::new(),
             injection: 0.0,
+            refused: 0,
         });
         HeadersOutcome::Continue(m)
     }
@@ -1122,6 +1131,14 @@ impl Exchange {
             }
         }
         let (api, framing) = (state.api, state.framing);
+        let refused = state.rewriter.refused();
+        let newly_refused = refused > state.refused;
+        state.refused = refused;
+        if newly_refused && !self.errors.iter().any(|e| e == "policy-block") {
+            // A message was replaced by the API's error: the policy refused it, and the
+            // audit record says so as it does for a refused request.
+            self.errors.push("policy-block".to_string());
+        }
         let mut blocked = state.redactor.blocked() && self.response_uniform.is_none();
         let found = state.redactor.findings().len();
         let mut message = "response stopped by policy".to_string();

@@ -84,6 +84,8 @@ pub struct Redactor {
     scratch: Vec<Finding>,
     fingerprint: Option<Arc<FingerprintKey>>,
     held_back: HeldBack,
+    /// Findings counted before the current message began (see [`TextFilter::refuse_message`]).
+    message_start: usize,
 }
 
 impl Redactor {
@@ -106,6 +108,7 @@ impl Redactor {
             scratch: Vec::new(),
             fingerprint: None,
             held_back: HeldBack::default(),
+            message_start: 0,
         }
     }
 
@@ -115,7 +118,8 @@ impl Redactor {
         self
     }
 
-    /// True once a finding whose action is `block` was seen.
+    /// True once a finding whose action is `block` was seen that no refused message answered
+    /// (see [`TextFilter::refuse_message`]): the stream must then be stopped.
     pub fn blocked(&self) -> bool {
         self.blocked
     }
@@ -324,5 +328,31 @@ impl TextFilter for Redactor {
 
     fn held_keys(&self, out: &mut Vec<StreamKey>) {
         out.extend(self.streams.keys().copied());
+    }
+
+    /// Refuses the message when a finding it carried is blocked. The block is answered by
+    /// the refusal (the message never leaves), so it no longer stops the rest of the body.
+    fn refuse_message(&mut self) -> Option<String> {
+        let start = std::mem::replace(&mut self.message_start, self.findings.len());
+        if !self.blocked {
+            return None;
+        }
+        self.blocked = false;
+        let mut cats: Vec<&'static str> = self
+            .findings
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|f| f.action == Action::Block)
+            .map(|f| f.category.as_str())
+            .collect();
+        cats.sort_unstable();
+        cats.dedup();
+        let what = if cats.is_empty() {
+            "disallowed content".to_string()
+        } else {
+            cats.join(", ")
+        };
+        Some(format!("message blocked by policy: it contains {what}"))
     }
 }

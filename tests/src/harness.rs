@@ -440,6 +440,9 @@ pub struct StackOptions {
     /// Extra arguments for `sluice envoy-bootstrap` (identity: jwt_authn, downstream TLS).
     /// A listener with TLS is reached with [`crate::client::send_tls`], not [`Stack::send`].
     pub bootstrap_args: Vec<String>,
+    /// Route to this upstream (`http://host:port`) instead of the mock: a real server such as
+    /// the MCP SDK's. The mock still runs, unused.
+    pub upstream: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -452,6 +455,7 @@ impl Default for StackOptions {
             wasm_module: None,
             sluice_args: Vec::new(),
             bootstrap_args: Vec::new(),
+            upstream: None,
         }
     }
 }
@@ -466,6 +470,7 @@ impl std::fmt::Debug for StackOptions {
             .field("wasm_module", &self.wasm_module)
             .field("sluice_args", &self.sluice_args)
             .field("bootstrap_args", &self.bootstrap_args)
+            .field("upstream", &self.upstream)
             .finish()
     }
 }
@@ -577,7 +582,7 @@ impl Stack {
                         .arg("--listen")
                         .arg(listener.to_string())
                         .arg("--upstream")
-                        .arg(mock.url())
+                        .arg(options.upstream.clone().unwrap_or_else(|| mock.url()))
                         .arg("--admin")
                         .arg(admin.to_string());
                     if mode.uses_sluice_process() {

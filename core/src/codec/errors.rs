@@ -120,6 +120,56 @@ pub fn mcp_stream_error_event(id: Option<Value>, message: &str) -> Vec<u8> {
     out
 }
 
+/// The JSON-RPC error(s) that replace one refused MCP message: an error answering the same
+/// `id` (so the client's pending request fails instead of waiting for ever), or for a batch one
+/// error per member that had an `id`. A document that cannot be read gets `id: null`.
+fn mcp_refusal(doc: &[u8], message: &str) -> Value {
+    let id_of = |v: &Value| v.get("id").filter(|id| !id.is_null()).cloned();
+    match serde_json::from_slice::<Value>(doc) {
+        Ok(Value::Array(batch)) => Value::Array(
+            batch
+                .iter()
+                .filter_map(id_of)
+                .map(|id| mcp_error_value(Some(id), message))
+                .collect(),
+        ),
+        Ok(v) => mcp_error_value(id_of(&v), message),
+        Err(_) => mcp_error_value(None, message),
+    }
+}
+
+/// What replaces a refused non-streamed answer (`doc`, read whole): the API's own error body
+/// (the status line has already left, so the body carries the refusal), or for MCP a JSON-RPC
+/// error answering the same `id`.
+pub fn refusal_document(api: Api, doc: &[u8], message: &str) -> Vec<u8> {
+    // The status is already on the wire; the error names the policy (403-like).
+    const STATUS: u16 = 403;
+    match api {
+        Api::Mcp => to_vec(&mcp_refusal(doc, message)),
+        _ => error_body(api, STATUS, message, "").1,
+    }
+}
+
+/// What replaces one refused event of a stream (`doc`: the event's data): for MCP an SSE
+/// event carrying a JSON-RPC error with the message's `id`, so the stream goes on with the
+/// messages after it; otherwise the API's final error event.
+pub fn refusal_event(api: Api, framing: Framing, doc: &[u8], message: &str) -> Vec<u8> {
+    match (api, framing) {
+        (Api::Mcp, Framing::Sse) => {
+            let mut out = b"event: message\ndata: ".to_vec();
+            out.extend_from_slice(&to_vec(&mcp_refusal(doc, message)));
+            out.extend_from_slice(b"\n\n");
+            out
+        }
+        (Api::Mcp, Framing::Ndjson) => {
+            let mut out = to_vec(&mcp_refusal(doc, message));
+            out.push(b'\n');
+            out
+        }
+        _ => stream_error_event(api, framing, message),
+    }
+}
+
 /// A final event that ends a stream Sluice stopped mid-way, in the API's stream shape.
 /// The adapter ends the body right after it.
 pub fn stream_error_event(api: Api, framing: Framing, message: &str) -> Vec<u8> {

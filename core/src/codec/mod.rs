@@ -17,7 +17,10 @@ pub mod sse;
 mod usage;
 
 pub use detect_api::{detect_api, framing_for};
-pub use errors::{error_body, mcp_error_body, mcp_stream_error_event, stream_error_event};
+pub use errors::{
+    error_body, mcp_error_body, mcp_stream_error_event, refusal_document, refusal_event,
+    stream_error_event,
+};
 pub use response::ResponseRewriter;
 pub use usage::TokenUsage;
 
@@ -146,6 +149,15 @@ pub trait TextFilter {
     fn end(&mut self, key: StreamKey, out: &mut String);
     /// Keys that still hold text, so the codec can flush them at the end of the body.
     fn held_keys(&self, out: &mut Vec<StreamKey>);
+    /// Every text of one self-contained message has been filtered and the message has not
+    /// left yet: a non-streamed answer read whole, or one MCP JSON-RPC message (a JSON body,
+    /// or one SSE event). `Some(reason)` refuses it, and the codec sends an error in the API's
+    /// own shape in its place (for MCP a JSON-RPC error with the message's `id`), so a finding
+    /// the policy blocks never leaves with the message that carries it. Token streams are
+    /// never asked: their text leaves as it streams, and a block stops the stream instead.
+    fn refuse_message(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// A filter that changes nothing; useful as a baseline and in tests.

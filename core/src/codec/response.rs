@@ -4,6 +4,7 @@
 
 use std::ops::Range;
 
+use super::errors::{refusal_document, refusal_event};
 use super::json_str::{JsonWalker, decode_string, encode_string, splice};
 use super::ndjson::LineDecoder;
 use super::shapes::{EndSel, Mode, Plan, plan_response};
@@ -279,6 +280,11 @@ struct Engine {
     terminal_seen: bool,
     /// Token counts the documents read so far reported.
     usage: TokenUsage,
+    /// Each event is one self-contained message, decided whole before it leaves (see
+    /// [`ResponseRewriter::holding_messages`]); the framing its refusal is written in.
+    hold_messages: Option<Framing>,
+    /// Messages refused and replaced by an error so far.
+    refused: u32,
 }
 
 /// Incremental response rewriter: feed raw body chunks, get the bytes to emit.
@@ -337,6 +343,22 @@ impl ResponseRewriter {
     /// The token counts the answer has reported so far, each the latest report of its field.
     pub fn usage(&self) -> TokenUsage {
         self.engine.usage
+    }
+
+    /// Treats every event (SSE event, NDJSON line) as one self-contained message: once its
+    /// texts are filtered, the filter may refuse it ([`TextFilter::refuse_message`]) and an
+    /// error in the API's shape leaves in its place, so a blocked finding never leaves with
+    /// its message. For MCP (each event is one JSON-RPC message) and for answers labelled
+    /// `application/json` that arrive as lines; token streams keep streaming. A whole JSON
+    /// document is always decided this way.
+    pub fn holding_messages(mut self, hold: bool) -> Self {
+        self.engine.hold_messages = hold.then_some(self.framing);
+        self
+    }
+
+    /// How many messages were refused and replaced by an error so far.
+    pub fn refused(&self) -> u32 {
+        self.engine.refused
     }
 
     /// Consumes `chunk` and appends to `out` the bytes that may leave now: complete events,
@@ -647,6 +669,22 @@ impl Engine {
             if self.plan.sites.get(n).is_some_and(|s| s.full) {
                 self.run_site(doc, n, filter);
             }
+        }
+        if let Some(framing) = self.hold_messages
+            && let Some(reason) = filter.refuse_message()
+        {
+            // Nothing of the message has left (its sites are all in this event): the error
+            // takes its place, and whatever text it released is dropped with it.
+            self.before.clear();
+            self.synth.clear();
+            self.refused += 1;
+            let refusal = refusal_event(api, framing, doc_trim, &reason);
+            if self.tail_open {
+                self.park.pass(self.terminator, out);
+            }
+            self.park.pass(&refusal, out);
+            self.tail_open = false;
+            return Ok(());
         }
         self.remember_templates(raw, open)?;
         let mut staged = std::mem::take(&mut self.staged);
@@ -987,6 +1025,11 @@ impl Engine {
         self.prepare(doc, &|s| Some(s))?;
         for n in 0..self.plan.sites.len() {
             self.run_site(doc, n, filter);
+        }
+        if let Some(reason) = filter.refuse_message() {
+            self.refused += 1;
+            out.extend_from_slice(&refusal_document(api, doc, &reason));
+            return Ok(());
         }
         self.emit_event(doc, out);
         Ok(())
