@@ -163,6 +163,7 @@ pub const METRIC_LABELS: &[&str] = &[
     "reason",
     "phase",
     "result",
+    "token_type",
 ];
 
 /// Longest label value [`metric_label`] keeps.

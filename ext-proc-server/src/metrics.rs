@@ -30,7 +30,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use sluice_core::audit::Timings;
-use sluice_core::{AuditRecord, error_kind, metric_label};
+use sluice_core::{AuditRecord, TokenUsage, error_kind, metric_label};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -75,6 +75,12 @@ struct ExchangeLabels {
     api: &'static str,
     decision: &'static str,
     mode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    api: &'static str,
+    token_type: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -155,6 +161,7 @@ impl AuditOutcome {
 pub struct Metrics {
     registry: Registry,
     exchanges: Family<ExchangeLabels, Counter>,
+    tokens: Family<TokenLabels, Counter>,
     findings: Family<FindingLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     dry_run: Family<DryRunLabels, Counter>,
@@ -193,6 +200,7 @@ impl Metrics {
     pub fn new(reloads: Option<Arc<ReloadStats>>) -> Metrics {
         let mut m = Metrics {
             exchanges: Family::default(),
+            tokens: Family::default(),
             findings: Family::default(),
             errors: Family::default(),
             dry_run: Family::default(),
@@ -209,6 +217,11 @@ impl Metrics {
             "sluice_exchanges",
             "Exchanges (request/response pairs) decided, by recognised API, decision and adapter.",
             m.exchanges.clone(),
+        );
+        m.registry.register(
+            "sluice_tokens",
+            "Tokens the provider reported in its answers (never estimated), by recognised API and token_type (input, output).",
+            m.tokens.clone(),
         );
         m.registry.register(
             "sluice_findings",
@@ -283,6 +296,12 @@ impl Metrics {
                 mode: MODE,
             })
             .inc();
+        let api = record.api.unwrap_or("unknown");
+        for (token_type, n) in record.usage.iter().flat_map(TokenUsage::by_type) {
+            self.tokens
+                .get_or_create(&TokenLabels { api, token_type })
+                .inc_by(n);
+        }
         for f in &record.findings {
             self.findings
                 .get_or_create(&FindingLabels {

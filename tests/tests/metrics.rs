@@ -130,11 +130,20 @@ fn assert_nothing_planted(what: &str, text: &str) {
     }
 }
 
-/// The three exchanges: clean, masked (a key in the prompt and one split across the answer's
-/// events), refused (an e-mail address in the prompt).
+/// The three exchanges: clean (its answer reports token usage), masked (a key in the prompt
+/// and one split across the answer's events), refused (an e-mail address in the prompt).
 async fn traffic(stack: &Stack) {
     let api = ApiShape::OpenAiChat;
-    let script = stack.mock().register(Script::deltas(api::CLEAN_DELTAS));
+    // A clean answer whose last chunk reports usage (`stream_options.include_usage`).
+    let sse = concat!(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",",
+        "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Sunny.\"},",
+        "\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",",
+        "\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":34,\"total_tokens\":46}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let script = stack.mock().register(Script::raw(sse, "text/event-stream"));
     let resp = send(
         stack,
         &api_request(api, "What is the weather like?", true).headers([script.header()]),
@@ -205,6 +214,21 @@ fn expected(mode: &str) -> Vec<(Series, f64)> {
             1.0,
         ),
         (finding("pii", "email", "request", "block"), 1.0),
+        // Only the clean answer reported usage.
+        (
+            series(
+                "sluice_tokens_total",
+                &[("api", "openai-chat"), ("token_type", "input")],
+            ),
+            12.0,
+        ),
+        (
+            series(
+                "sluice_tokens_total",
+                &[("api", "openai-chat"), ("token_type", "output")],
+            ),
+            34.0,
+        ),
         (series("sluice_open_streams", &[]), 0.0),
         // "AK", "IAIX6EA6", "QOM66ZJOJY" each wait for the next event: 20 bytes in 3 deltas.
         (series("sluice_held_back_tokens_total", &[]), 3.0),

@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
-use sluice_core::{AuditRecord, error_kind, metric_label};
+use sluice_core::{AuditRecord, TokenUsage, error_kind, metric_label};
 
 /// The `mode` label of `sluice_exchanges_total` (the ext_proc service writes `ext_proc`).
 pub const MODE: &str = "wasm";
@@ -146,6 +146,14 @@ impl<H: StatHost> FilterMetrics<H> {
             ("mode", MODE),
         ];
         self.count("sluice_exchanges_total", &tags, 1);
+        let api = record.api.unwrap_or("unknown");
+        for (token_type, n) in record.usage.iter().flat_map(TokenUsage::by_type) {
+            self.count(
+                "sluice_tokens_total",
+                &[("api", api), ("token_type", token_type)],
+                n,
+            );
+        }
         for f in &record.findings {
             let category = metric_label(f.category.as_str());
             let rule = metric_label(f.rule);

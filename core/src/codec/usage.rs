@@ -27,6 +27,14 @@ impl TokenUsage {
         self.input_tokens.is_none() && self.output_tokens.is_none()
     }
 
+    /// The reported counts as `(token type, count)`, `input` before `output`: the samples of
+    /// a token metric (the type names are those of OpenTelemetry's `gen_ai.token.type`).
+    pub fn by_type(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        [("input", self.input_tokens), ("output", self.output_tokens)]
+            .into_iter()
+            .filter_map(|(t, n)| n.map(|n| (t, n)))
+    }
+
     /// Takes every count `later` reports: each provider's counts are cumulative or final, so
     /// the newest report of a field is the one that holds.
     pub fn update(&mut self, later: TokenUsage) {
