@@ -4,9 +4,10 @@
 //! only into the caller's `Vec`, except where a gate has already found a candidate.
 //!
 //! How a scan spends its time (see `README.md` here): cheap gates first — long runs of token
-//! bytes (probed in strides), `=`/`:` for assignments, `@` for e-mail, digits for numbers,
+//! bytes (probed in strides), assignment keywords, `@` for e-mail, digits for numbers,
 //! `%` and `\` for escapes — and regexes only inside what a gate selected.
 
+mod assign;
 pub mod catalogue;
 pub mod custom;
 pub(crate) mod decode;
@@ -152,15 +153,7 @@ pub(crate) fn syntax_config() -> syntax::Config {
 pub(crate) fn rule_pattern(rule: &Rule) -> String {
     match rule.trigger {
         Trigger::Assignment(keywords) => {
-            let alternation = keywords
-                .iter()
-                .map(|k| k.replace('.', r"\."))
-                .collect::<Vec<_>>()
-                .join("|");
-            format!(
-                r#"(?i:[a-z0-9_.-]{{0,64}}?(?:{alternation})[a-z0-9_.-]{{0,64}})(?:\\?["'])?[ \t]*(?:=>|:=|==|=|:)[ \t]*(?:\\?["'])?(?:{})"#,
-                rule.pattern
-            )
+            format!("{}(?:{})", assign::context_pattern(keywords), rule.pattern)
         }
         Trigger::Token(_) | Trigger::Anywhere(_) | Trigger::Keywords(_) | Trigger::Always => {
             rule.pattern.to_string()
@@ -408,41 +401,27 @@ impl Scanner {
         }
     }
 
+    /// Assignment rules: from each keyword, the identifier holding it is the anchor of the
+    /// shared assignment grammar (`assign.rs`), whatever operator or syntax follows.
     fn scan_assignments(&self, text: &str, hits: &mut Vec<Hit>) {
         let Some(gate) = &self.assignment_gate else {
             return;
         };
         let bytes = text.as_bytes();
-        let ident_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
-        let mut triggered: Vec<usize> = Vec::new();
-        for op in memchr::memchr2_iter(b'=', b':', bytes) {
-            let mut k = op;
-            let mut skipped = 0;
-            while k > 0
-                && skipped < 4
-                && matches!(bytes.get(k - 1), Some(b' ' | b'\t' | b'"' | b'\'' | b'\\'))
-            {
-                k -= 1;
-                skipped += 1;
+        let mut done: Vec<usize> = Vec::new();
+        let mut anchor = usize::MAX;
+        for m in gate.ac.find_overlapping_iter(bytes) {
+            let k = assign::ident_start(bytes, m.start());
+            if k != anchor {
+                anchor = k;
+                done.clear();
             }
-            let ident_end = k;
-            while k > 0 && ident_end - k < 96 && bytes.get(k - 1).is_some_and(|&b| ident_byte(b)) {
-                k -= 1;
-            }
-            let Some(ident) = bytes.get(k..ident_end).filter(|i| !i.is_empty()) else {
-                continue;
-            };
-            triggered.clear();
-            for m in gate.ac.find_overlapping_iter(ident) {
-                for &r in gate.rules.get(m.pattern().as_usize()).into_iter().flatten() {
-                    if !triggered.contains(&r) {
-                        triggered.push(r);
-                    }
+            let end = gate::ceil_boundary(text, m.end() + ASSIGNMENT_WINDOW);
+            for &r in gate.rules.get(m.pattern().as_usize()).into_iter().flatten() {
+                if !done.contains(&r) {
+                    done.push(r);
+                    self.run_rule(r, text, k, end, true, hits);
                 }
-            }
-            let end = gate::ceil_boundary(text, op + ASSIGNMENT_WINDOW);
-            for &r in &triggered {
-                self.run_rule(r, text, k, end, true, hits);
             }
         }
     }
@@ -520,6 +499,16 @@ impl Scanner {
             let Some(value) = text.get(s..e) else {
                 continue;
             };
+            if matches!(rule.trigger, Trigger::Assignment(_))
+                && !caps
+                    .get_match()
+                    .is_some_and(|m| assign::is_literal(text, m.start(), s, e))
+            {
+                if anchored {
+                    break;
+                }
+                continue;
+            }
             if let Some(validated) = accept(rule, value) {
                 hits.push(Hit {
                     rule: rule.id,

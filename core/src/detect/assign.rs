@@ -1,0 +1,231 @@
+//! The assignment grammar every keyword-context rule shares: how a name is bound to a value in
+//! the languages and file formats prompts carry, and whether what follows is a literal value
+//! or something that only refers to one.
+//!
+//! One grammar, two halves:
+//! - [`context_pattern`] is the regex that runs from the start of the identifier up to where
+//!   the value begins. It is the part of each rule the holdback automata cut off as context,
+//!   so a stream holds exactly what the scanner could still report, whatever the syntax.
+//! - [`is_literal`] runs on each match and rejects what the regex cannot tell apart: a call, a
+//!   path, a type, an interpolation, a setter that is not one. It only ever removes findings,
+//!   so holdback stays on the safe side of it.
+//!
+//! Forms understood (the identifier contains one of the rule's keywords, any case):
+//! - operators: `=`, `:`, `:=`, `=>`, `==`, `!=`, `?=`, `::=`, `:::=`, `+=`, `.=`, `??=`,
+//!   `||=`, `<-`; the name may be quoted (`"api_key":`, JSON-escaped `\"api_key\":`) or
+//!   indexed (`os.environ["API_TOKEN"] =`);
+//! - typed declarations: `var apiToken string = …`, `const apiToken: string = …`,
+//!   `val apiToken: String = …`, `let token: &str = …`;
+//! - `name, value` pairs with both quoted: `System.setProperty("API_TOKEN", "…")`,
+//!   `os.Setenv("TOKEN", "…")`, tuples, `headers.set("Authorization", "…")`;
+//! - setters: `setApiToken("…")`;
+//! - XML elements (`<apiKey>…</apiKey>`, the value on its own line too) and `.NET`-style
+//!   `key="ApiKey" value="…"` attributes;
+//! - command-line flags: `--password=…`, `--password …`;
+//! - value openers: quotes (`"`, `'`, backtick raw strings), `r"…"`, `@"…"`, YAML block
+//!   scalars (`password: |` and the value on the next line).
+
+/// The regex from an identifier holding one of `keywords` to the first byte of its value.
+/// The rule's own value pattern is appended to it.
+pub(crate) fn context_pattern(keywords: &[&str]) -> String {
+    let alternation = keywords
+        .iter()
+        .map(|k| regex_syntax::escape(k))
+        .collect::<Vec<_>>()
+        .join("|");
+    let ident = format!(r"(?i:[a-z0-9_.-]{{0,64}}?(?:{alternation})[a-z0-9_.-]{{0,64}})");
+    // Closing quote of a quoted name (`"api_key":`), possibly JSON-escaped.
+    let key_quote = r#"(?:\\?["'`])"#;
+    let quote = r#"\\?["']"#;
+    let operator = r"(?:=>|:::=|::=|:=|\?\?=|\|\|=|\?=|\+=|\.=|!=|==|=|:|<-)";
+    let type_name = r"[&*]?(?:'static[ \t]+)?(?:\[\])?[A-Za-z_][A-Za-z0-9_.]{0,40}(?:<[A-Za-z0-9_, ]{0,40}>)?(?:\[\])?\??";
+    let value_open = r#"[ \t]*(?:[|>][-+0-9]{0,2}[ \t]*\r?\n[ \t]*)?(?:\\?["'`]|[rR]#{0,3}"|@")?"#;
+    format!(
+        concat!(
+            "(?:",
+            // --password=… / --password …
+            r"--{ident}(?:[ \t]+|=){quote_opt}",
+            "|{ident}(?:",
+            // typed declarations
+            r"{key_quote}?(?:[ \t]*:[ \t]*|[ \t]+){type_name}[ \t]*(?::=|=){value_open}",
+            // plain operators
+            r"|{key_quote}?\]?[ \t]*{operator}{value_open}",
+            // "name", "value"  /  key="Name" value="…"
+            r"|{quote}[ \t]*,[ \t]*{quote}",
+            r"|{quote}[ \t]+(?i:value)[ \t]*=[ \t]*{quote}",
+            // setName("…")
+            r#"|[ \t]*\([ \t]*\\?["'`]"#,
+            // <name>…</name>
+            r"|>[ \t\r\n]*",
+            "))",
+        ),
+        ident = ident,
+        quote_opt = format_args!("(?:{quote})?"),
+        key_quote = key_quote,
+        type_name = type_name,
+        value_open = value_open,
+        operator = operator,
+        quote = quote,
+    )
+}
+
+fn ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// Where the identifier holding a keyword that starts at `at` begins: the context regex is
+/// anchored there. At most 64 bytes back, as far as the regex looks.
+pub(crate) fn ident_start(bytes: &[u8], at: usize) -> usize {
+    let mut k = at;
+    while k > 0 && at - k < 64 && bytes.get(k - 1).is_some_and(|&b| ident_byte(b)) {
+        k -= 1;
+    }
+    k
+}
+
+/// Whether the value at `text[vs..ve]`, bound by the context that starts at `ks`, is a
+/// literal and not a reference to one (a call, a path, a type, an interpolation).
+pub(crate) fn is_literal(text: &str, ks: usize, vs: usize, ve: usize) -> bool {
+    let bytes = text.as_bytes();
+    let Some(value) = bytes.get(vs..ve) else {
+        return false;
+    };
+    let before = |i: usize| i.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+    let quoted = matches!(before(vs), Some(b'"' | b'\'' | b'`'));
+    let mut ie = ks;
+    while bytes.get(ie).is_some_and(|&b| ident_byte(b)) {
+        ie += 1;
+    }
+    let ident = bytes.get(ks..ie).unwrap_or_default();
+    let mut g = ie;
+    while bytes
+        .get(g)
+        .is_some_and(|&b| matches!(b, b'\\' | b'"' | b'\'' | b'`' | b']' | b' ' | b'\t'))
+    {
+        g += 1;
+    }
+    let element = bytes.get(g) == Some(&b'>');
+    match bytes.get(g) {
+        // setName("…"): a call is a binding only when it is a setter.
+        Some(b'(') => {
+            let last = ident
+                .rsplit(|&b| b == b'.')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii_start();
+            if !last
+                .get(..3)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"set"))
+            {
+                return false;
+            }
+        }
+        // <name>…: an XML element, not `name>…` in prose or code.
+        Some(b'>') if before(ks) != Some(b'<') => return false,
+        _ => {}
+    }
+    if interpolated(bytes, vs, ve) {
+        return false;
+    }
+    // A quoted value, or element text (it ends at the closing tag's `<`).
+    if quoted || element {
+        return true;
+    }
+    let next = bytes.get(ve).copied();
+    if matches!(next, Some(b'(')) {
+        return false;
+    }
+    if is_path(value) {
+        // `a::b` and `a->b` are code; `a.b` may also be a dotted token (`M….x.y`): code when
+        // used (`.into()`, `;`, `,`) or written in lower snake case (`user.token_value`).
+        let dotted_only = !value.windows(2).any(|w| w == b"::" || w == b"->");
+        let used = matches!(
+            next,
+            Some(b'(' | b'<' | b'[' | b';' | b',' | b')' | b'.' | b'?' | b'!')
+        );
+        let snake = value.split(|&b| b == b'.').all(|seg| {
+            seg.iter()
+                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        });
+        if !dotted_only || used || snake {
+            return false;
+        }
+    }
+    if is_identifier(value) && matches!(next, Some(b'<' | b'[' | b'.' | b'?' | b'!' | b'{')) {
+        return false;
+    }
+    true
+}
+
+/// `${X}`, `#{x}`, `{{ x }}`, `$(cmd)`, `%(x)s`, `$VAR` at or right around the value.
+fn interpolated(bytes: &[u8], vs: usize, ve: usize) -> bool {
+    let from = vs.saturating_sub(2);
+    let to = (ve + 2).min(bytes.len());
+    let around = bytes.get(from..to).unwrap_or_default();
+    if around
+        .windows(2)
+        .any(|w| matches!(w, b"${" | b"#{" | b"{{" | b"$(" | b"%(" | b"<%" | b"{%"))
+    {
+        return true;
+    }
+    matches!(bytes.get(vs..vs + 2), Some([b'$', c]) if c.is_ascii_alphabetic() || *c == b'_')
+}
+
+fn is_identifier(v: &[u8]) -> bool {
+    v.first()
+        .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_')
+        && v.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `a.b`, `a::b`, `::a::b`, `a->b`, `self.token`: segments that are all identifiers.
+fn is_path(v: &[u8]) -> bool {
+    let s = v.strip_prefix(b"::").unwrap_or(v);
+    let mut segments = 0;
+    let mut rest = s;
+    loop {
+        let len = rest
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or(rest.len());
+        let Some(seg) = rest.get(..len) else {
+            return false;
+        };
+        if !is_identifier(seg) {
+            return false;
+        }
+        segments += 1;
+        rest = rest.get(len..).unwrap_or_default();
+        if rest.is_empty() {
+            return segments > 1 || s.len() != v.len();
+        }
+        rest = if let Some(r) = rest.strip_prefix(b"::") {
+            r
+        } else if let Some(r) = rest.strip_prefix(b"->") {
+            r
+        } else if let Some(r) = rest.strip_prefix(b".") {
+            r
+        } else {
+            return false;
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_told_from_values() {
+        for p in [
+            "u.passwd.into_raw",
+            "::core::option::Option",
+            "self.token",
+            "a->b",
+        ] {
+            assert!(is_path(p.as_bytes()), "{p}");
+        }
+        for v in ["hunter2", "s3cr3t.pass!", "a.b.", "1.2.3", "abc-def"] {
+            assert!(!is_path(v.as_bytes()), "{v}");
+        }
+    }
+}
