@@ -163,6 +163,19 @@ const NOT_BOUND: &[(&str, &str)] = &[
         "generic type argument",
         "let tokens: Vec<TokenWithLocationAndSpan> = lexer.collect();",
     ),
+    ("c pointer field", "pub pw_passwd: *const c_char,"),
+    (
+        "constant expression",
+        "pub const B_MAIL_WRONG_PASSWORD: status_t = B_MAIL_ERROR_BASE + 2;",
+    ),
+    (
+        "sum",
+        "pub const SYS_memfd_secret: c_long = __X32_SYSCALL_BIT + 447;",
+    ),
+    (
+        "constant reference",
+        "next_tokens_state: ATNSTATE_INVALID_STATE_NUMBER,",
+    ),
     (
         "member access",
         "self.secret_key_material = other.secret_key_material_copy",

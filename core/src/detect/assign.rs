@@ -154,7 +154,37 @@ pub(crate) fn is_literal(text: &str, ks: usize, vs: usize, ve: usize) -> bool {
     if is_identifier(value) && matches!(next, Some(b'<' | b'[' | b'.' | b'?' | b'!' | b'{')) {
         return false;
     }
+    // `*const c_char`, `&mut buf`, `*ptr`: a pointer type or a dereference.
+    let pointer = matches!(value, [b'*' | b'&', c, ..] if c.is_ascii_alphabetic() || *c == b'_');
+    if pointer || is_named_constant(value) || in_expression(bytes, ve) {
+        return false;
+    }
     true
+}
+
+/// `ATNSTATE_INVALID_STATE`, `__X32_SYSCALL_BIT`, `next_tokens_state`: words of one case
+/// joined by `_`, the way code names constants and variables; a secret mixes cases within
+/// its runs.
+fn is_named_constant(v: &[u8]) -> bool {
+    is_identifier(v)
+        && v.contains(&b'_')
+        && v.split(|&b| b == b'_').all(|seg| {
+            !seg.iter().any(u8::is_ascii_uppercase) || !seg.iter().any(u8::is_ascii_lowercase)
+        })
+}
+
+/// The value is an operand: ` + 2`, ` | FLAG`, ` * n` follows it.
+fn in_expression(bytes: &[u8], ve: usize) -> bool {
+    let mut i = ve;
+    while bytes.get(i).is_some_and(|&b| b == b' ' || b == b'\t') {
+        i += 1;
+    }
+    i > ve
+        && matches!(
+            bytes.get(i),
+            Some(b'+' | b'-' | b'*' | b'/' | b'|' | b'&' | b'^' | b'%')
+        )
+        && matches!(bytes.get(i + 1), Some(b' ' | b'\t'))
 }
 
 /// `${X}`, `#{x}`, `{{ x }}`, `$(cmd)`, `%(x)s`, `$VAR` at or right around the value.
