@@ -3,7 +3,7 @@
 //! automata as the built-in catalogue, so a custom value split across stream events is masked
 //! like an AWS key is.
 //!
-//! The scanner's rules are `'static` (the catalogue is a table in the binary); a custom rule's
+//! The scanner's rules are `'static` (the catalogue is parsed once and leaked); a custom rule's
 //! strings are interned here to fit that shape. Interning keeps one copy of each distinct
 //! string for the life of the process: reloading the same policy costs nothing, and each
 //! reload that changes a detector keeps its few old strings (bytes, not a growth per request).

@@ -208,7 +208,7 @@ impl Scanner {
     pub fn new(options: &DetectorOptions) -> Result<Scanner, BuildError> {
         let mut rules = Vec::new();
         if options.credentials {
-            for rule in RULES {
+            for rule in RULES.iter() {
                 let regex = compile(rule.id, &rule_pattern(rule))?;
                 rules.push(CompiledRule { rule: *rule, regex });
             }
