@@ -110,3 +110,16 @@ fn examples_count() {
         examples.len()
     );
 }
+
+/// `docs/detectors.md` lists every rule: a new entry without its line there fails here.
+#[test]
+fn the_detectors_doc_lists_every_rule() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/detectors.md"))
+        .expect("docs/detectors.md");
+    let missing: Vec<&str> = RULES
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| !doc.contains(&format!("| `{id}` |")))
+        .collect();
+    assert!(missing.is_empty(), "not in docs/detectors.md: {missing:?}");
+}

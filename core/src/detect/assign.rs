@@ -169,7 +169,10 @@ fn is_named_constant(v: &[u8]) -> bool {
     is_identifier(v)
         && v.contains(&b'_')
         && v.split(|&b| b == b'_').all(|seg| {
-            !seg.iter().any(u8::is_ascii_uppercase) || !seg.iter().any(u8::is_ascii_lowercase)
+            let one_case =
+                !seg.iter().any(u8::is_ascii_uppercase) || !seg.iter().any(u8::is_ascii_lowercase);
+            // Words, not hex: `X32` is a name, `sk_9f3a…` is a key.
+            one_case && seg.iter().filter(|b| b.is_ascii_digit()).count() <= 3
         })
 }
 
