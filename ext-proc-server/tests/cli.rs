@@ -214,3 +214,86 @@ fn scan_flags_injection() {
             .any(|f| f["category"] == "injection")
     );
 }
+
+/// One made-up token bound in the syntaxes of many languages and file formats, one per line:
+/// `sluice redact` masks each value and nothing else, `sluice scan` reports each one.
+#[test]
+fn one_secret_in_every_assignment_syntax_is_masked_and_found() {
+    let secret = ["q7Hn2VxK9pLm", "4TzR8sWc3JdFb6Ya"].concat();
+    let templates = [
+        "API_TOKEN={S}",
+        "export API_TOKEN=\"{S}\"",
+        "  api_token: {S}",
+        "{\"api_token\": \"{S}\"}",
+        "API_TOKEN ?= {S}",
+        "$apiToken .= '{S}';",
+        "var apiToken string = \"{S}\"",
+        "apiToken := `{S}`",
+        "val apiToken: String = \"{S}\"",
+        "System.setProperty(\"API_TOKEN\", \"{S}\");",
+        "client.setApiToken(\"{S}\");",
+        "<apiToken>{S}</apiToken>",
+        "<add key=\"ApiToken\" value=\"{S}\" />",
+        "mytool --api-token {S} --verbose",
+        "Server=db;User Id=app;Password={S};",
+    ];
+    let input: String = templates
+        .iter()
+        .map(|t| t.replace("{S}", &secret) + "\n")
+        .collect();
+    let dir = std::env::temp_dir().join(format!("sluice-cli-syntax-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bindings.txt");
+    std::fs::write(&file, &input).unwrap();
+
+    let out = sluice()
+        .args(["redact", "--api", "text"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let masked = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !masked.contains(&secret),
+        "a value left unmasked:\n{masked}"
+    );
+    let lines: Vec<&str> = masked.lines().collect();
+    assert_eq!(lines.len(), templates.len(), "{masked}");
+    for (line, template) in lines.iter().zip(templates) {
+        let (before, after) = template.split_once("{S}").unwrap();
+        let mask = line
+            .strip_prefix(before)
+            .and_then(|l| l.strip_suffix(after))
+            .unwrap_or_else(|| panic!("{template:?}: the text around the value changed: {line:?}"));
+        assert!(
+            mask.starts_with("[REDACTED:") && mask.ends_with(']'),
+            "{template:?}: {line:?}"
+        );
+    }
+
+    let out = sluice()
+        .args(["scan", "--format", "json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "findings exit 1");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains(&secret), "the value is never printed");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let starts: Vec<u64> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["start"].as_u64())
+        .collect();
+    let expected: Vec<u64> = input
+        .match_indices(&secret)
+        .map(|(i, _)| i as u64)
+        .collect();
+    assert_eq!(starts, expected, "one finding per binding, at the value");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -73,14 +73,146 @@ fn ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
 }
 
-/// Where the identifier holding a keyword that starts at `at` begins: the context regex is
-/// anchored there. At most 64 bytes back, as far as the regex looks.
-pub(crate) fn ident_start(bytes: &[u8], at: usize) -> usize {
-    let mut k = at;
-    while k > 0 && at - k < 64 && bytes.get(k - 1).is_some_and(|&b| ident_byte(b)) {
+/// Bytes skipped between the words of a declaration when walking back from its operator:
+/// quotes, index brackets, type punctuation (`var apiToken string =`,
+/// `static TOKEN: &'static str =`, `os.environ["KEY"] =`, `Option<Vec<u8>> =`).
+fn between_words(b: u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t'
+            | b'"'
+            | b'\''
+            | b'`'
+            | b'\\'
+            | b'&'
+            | b'*'
+            | b':'
+            | b'['
+            | b']'
+            | b'<'
+            | b'>'
+            | b','
+            | b'?'
+            | b'!'
+            | b'+'
+            | b'|'
+            | b'='
+    )
+}
+
+/// How many words before an operator may hold the name (the name, a type, its modifiers).
+const WORDS_BACK: usize = 5;
+/// How far before an operator the name may start.
+const LOOK_BACK: usize = 160;
+
+/// End of the identifier starting at `k`.
+pub(crate) fn ident_end(bytes: &[u8], k: usize) -> usize {
+    let mut e = k;
+    while bytes.get(e).is_some_and(|&b| ident_byte(b)) {
+        e += 1;
+    }
+    e
+}
+
+/// Start of the identifier ending at `e`.
+fn word_start(bytes: &[u8], e: usize) -> usize {
+    let mut k = e;
+    while k > 0 && e - k < 128 && bytes.get(k - 1).is_some_and(|&b| ident_byte(b)) {
         k -= 1;
     }
     k
+}
+
+/// The words before an operator at `op`: the name and, in a typed declaration, its type.
+fn words_before(bytes: &[u8], op: usize, words: usize, out: &mut Vec<usize>) {
+    let floor = op.saturating_sub(LOOK_BACK);
+    let mut j = op;
+    for _ in 0..words {
+        while j > floor && bytes.get(j - 1).is_some_and(|&b| between_words(b)) {
+            j -= 1;
+        }
+        if j <= floor || !bytes.get(j - 1).is_some_and(|&b| ident_byte(b)) {
+            break;
+        }
+        let k = word_start(bytes, j);
+        out.push(k);
+        j = k;
+    }
+}
+
+/// Start of every identifier that may be the name of a binding, unsorted and possibly
+/// repeated: the words before each `=` / `:` (a name and its type), the quoted name before a
+/// `,`, a setter before its `(`, an element name before its `>`, and each `--flag`. The
+/// scanner keeps those holding a keyword and runs the grammar from there.
+pub(crate) fn anchors(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for op in memchr::memchr3_iter(b'=', b':', b'>', bytes) {
+        let prev = op.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+        if bytes.get(op) == Some(&b'>') {
+            // `<name>`: an element; `=>` and `->` are found from their `=` or not at all.
+            if prev.is_some_and(ident_byte) {
+                let k = word_start(bytes, op);
+                if k > 0 && bytes.get(k - 1) == Some(&b'<') {
+                    out.push(k);
+                }
+            }
+            continue;
+        }
+        // A type sits between a name and its `=` (`var apiToken string =`); before a `:`
+        // is the name alone (`api_token:`, `"api_token":`), and prose is full of colons.
+        let words = if bytes.get(op) == Some(&b'=') {
+            WORDS_BACK
+        } else {
+            1
+        };
+        words_before(bytes, op, words, &mut out);
+    }
+    // R's `name <- value`.
+    for op in memchr::memmem::find_iter(bytes, b"<-") {
+        words_before(bytes, op, 1, &mut out);
+    }
+    for at in memchr::memchr2_iter(b',', b'(', bytes) {
+        if bytes.get(at) == Some(&b',') {
+            // `"name", "value"`: the name is quoted.
+            let mut j = at;
+            while j > 0 && matches!(bytes.get(j - 1), Some(b' ' | b'\t')) {
+                j -= 1;
+            }
+            if !matches!(
+                j.checked_sub(1).and_then(|p| bytes.get(p)),
+                Some(b'"' | b'\'')
+            ) {
+                continue;
+            }
+            j -= 1;
+            if j > 0 && bytes.get(j - 1) == Some(&b'\\') {
+                j -= 1;
+            }
+            if j > 0 && bytes.get(j - 1).is_some_and(|&b| ident_byte(b)) {
+                out.push(word_start(bytes, j));
+            }
+        } else if at > 0 && bytes.get(at - 1).is_some_and(|&b| ident_byte(b)) {
+            // `setApiToken(`: only setters bind.
+            let k = word_start(bytes, at);
+            let word = bytes.get(k..at).unwrap_or_default();
+            let last = word.rsplit(|&b| b == b'.').next().unwrap_or_default();
+            if last
+                .get(..3)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"set"))
+            {
+                out.push(k);
+            }
+        }
+    }
+    for at in memchr::memmem::find_iter(bytes, b"--") {
+        let prev = at.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+        if bytes.get(at + 2).is_some_and(u8::is_ascii_alphabetic)
+            && prev.is_none_or(|p| p.is_ascii_whitespace() || matches!(p, b'"' | b'\'' | b'='))
+        {
+            out.push(at);
+        }
+    }
+    out
 }
 
 /// Whether the value at `text[vs..ve]`, bound by the context that starts at `ks`, is a

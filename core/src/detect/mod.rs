@@ -122,6 +122,30 @@ struct CompiledRule {
 struct Gate {
     ac: AhoCorasick,
     rules: Vec<Vec<usize>>,
+    /// The first three bytes of every literal, ASCII lower-cased, hashed into a bit set: a
+    /// word none of whose trigrams is in it holds no literal, and skips the automaton.
+    trigrams: Box<[u64; TRIGRAM_WORDS]>,
+}
+
+const TRIGRAM_WORDS: usize = 1024;
+
+fn trigram_bit(t: &[u8]) -> usize {
+    let h = t.iter().fold(0u32, |h, &b| {
+        h.wrapping_mul(0x0100_0193) ^ u32::from(b.to_ascii_lowercase())
+    });
+    (h.wrapping_mul(0x9E37_79B1) >> 16) as usize % (TRIGRAM_WORDS * 64)
+}
+
+impl Gate {
+    /// Whether `word` may hold one of the literals (no false negatives).
+    fn may_hold(&self, word: &[u8]) -> bool {
+        word.windows(3).any(|t| {
+            let bit = trigram_bit(t);
+            self.trigrams
+                .get(bit / 64)
+                .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+        })
+    }
 }
 
 /// Longest stretch after an assignment operator or an `Anywhere` literal a rule may match.
@@ -201,7 +225,24 @@ fn build_gate(
             rule: "literal gate".into(),
             reason: e.to_string(),
         })?;
-    Ok(Some(Gate { ac, rules: owners }))
+    let mut trigrams = Box::new([0u64; TRIGRAM_WORDS]);
+    for lit in &literals {
+        match lit.as_bytes().get(..3) {
+            Some(t) => {
+                let bit = trigram_bit(t);
+                if let Some(w) = trigrams.get_mut(bit / 64) {
+                    *w |= 1 << (bit % 64);
+                }
+            }
+            // A literal shorter than a trigram: every word may hold it.
+            None => trigrams.fill(u64::MAX),
+        }
+    }
+    Ok(Some(Gate {
+        ac,
+        rules: owners,
+        trigrams,
+    }))
 }
 
 impl Scanner {
@@ -401,27 +442,37 @@ impl Scanner {
         }
     }
 
-    /// Assignment rules: from each keyword, the identifier holding it is the anchor of the
-    /// shared assignment grammar (`assign.rs`), whatever operator or syntax follows.
+    /// Assignment rules: the places where a binding can end (`=`, `:`, `,` after a quoted
+    /// name, a setter's `(`, an XML element's `>`, a `--flag`) name the identifiers that may
+    /// hold a keyword (`assign::anchors`); each one holding a keyword anchors the shared
+    /// assignment grammar. Prose has few such places, so it costs little.
     fn scan_assignments(&self, text: &str, hits: &mut Vec<Hit>) {
         let Some(gate) = &self.assignment_gate else {
             return;
         };
         let bytes = text.as_bytes();
-        let mut done: Vec<usize> = Vec::new();
-        let mut anchor = usize::MAX;
-        for m in gate.ac.find_overlapping_iter(bytes) {
-            let k = assign::ident_start(bytes, m.start());
-            if k != anchor {
-                anchor = k;
-                done.clear();
+        let mut anchors = assign::anchors(bytes);
+        anchors.sort_unstable();
+        anchors.dedup();
+        let mut triggered: Vec<usize> = Vec::new();
+        for k in anchors {
+            let word = bytes
+                .get(k..assign::ident_end(bytes, k))
+                .unwrap_or_default();
+            if !gate.may_hold(word) {
+                continue;
             }
-            let end = gate::ceil_boundary(text, m.end() + ASSIGNMENT_WINDOW);
-            for &r in gate.rules.get(m.pattern().as_usize()).into_iter().flatten() {
-                if !done.contains(&r) {
-                    done.push(r);
-                    self.run_rule(r, text, k, end, true, hits);
+            triggered.clear();
+            for m in gate.ac.find_overlapping_iter(word) {
+                for &r in gate.rules.get(m.pattern().as_usize()).into_iter().flatten() {
+                    if !triggered.contains(&r) {
+                        triggered.push(r);
+                    }
                 }
+            }
+            let end = gate::ceil_boundary(text, k + word.len() + ASSIGNMENT_WINDOW);
+            for &r in &triggered {
+                self.run_rule(r, text, k, end, true, hits);
             }
         }
     }
