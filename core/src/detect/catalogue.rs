@@ -10,9 +10,11 @@
 //!   gate):
 //!   - `"token"`: a case-sensitive literal that is part of the token itself; searched only
 //!     inside runs of token characters at least 16 bytes long, so prose costs nothing.
-//!   - `"assignment"`: an ASCII case-insensitive keyword inside the identifier left of an
-//!     `=` / `:` / `=>` / `:=`. The `pattern` then describes only the value; the
-//!     identifier-and-operator prefix is added when the rule is compiled.
+//!   - `"assignment"`: an ASCII case-insensitive keyword inside the name of a binding, in any
+//!     syntax the shared assignment grammar knows (`assign.rs`: operators, typed
+//!     declarations, name/value pairs, setters, XML, flags). The `pattern` then describes
+//!     only the value; the grammar's context is added when the rule is compiled, and the
+//!     value must be a literal.
 //!   - `"anywhere"`: a case-sensitive literal searched over the whole text (multi-line
 //!     secrets such as PEM blocks).
 //! - `pattern`: the regex (ASCII semantics, `\b` is an ASCII word boundary), written as a TOML
