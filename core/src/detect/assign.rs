@@ -224,10 +224,7 @@ pub(crate) fn is_literal(text: &str, ks: usize, vs: usize, ve: usize) -> bool {
     };
     let before = |i: usize| i.checked_sub(1).and_then(|p| bytes.get(p)).copied();
     let quoted = matches!(before(vs), Some(b'"' | b'\'' | b'`'));
-    let mut ie = ks;
-    while bytes.get(ie).is_some_and(|&b| ident_byte(b)) {
-        ie += 1;
-    }
+    let ie = ident_end(bytes, ks);
     let ident = bytes.get(ks..ie).unwrap_or_default();
     let mut g = ie;
     while bytes
