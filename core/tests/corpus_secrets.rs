@@ -203,3 +203,41 @@ fn corpus_findings_carry_the_corpus_type_names() {
         "only {share:.3} of labelled spans found under their own type: {wrong:?}"
     );
 }
+
+/// `sluice scan` reads long inputs in stretches; over the whole corpus joined into one text,
+/// stretches far smaller than any real window (so dozens of edges fall inside rows, some
+/// inside values) must report exactly what one scan of the text reports, zero-width
+/// characters included, as long as the margin exceeds the longest finding (a PEM key here).
+#[test]
+fn windowed_scan_equals_one_scan_of_the_joined_corpus() {
+    let rows = load();
+    let mut text = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        text.push_str(&row.text);
+        text.push_str(if i % 7 == 3 { "\u{200b}\n" } else { "\n" });
+    }
+    let scanner = Scanner::new(&DetectorOptions::default()).expect("scanner");
+    let mut whole = Vec::new();
+    scanner.scan(&text, &mut whole);
+    assert!(whole.len() > 100, "the joined corpus has findings");
+    for (size, margin) in [(1500, 2000), (700, 2500), (usize::MAX, 0)] {
+        let mut windowed = Vec::new();
+        scanner.scan_windowed(&text, size, margin, &mut windowed);
+        let key = |f: &Finding| (f.start, f.end, f.rule);
+        assert_eq!(
+            windowed.iter().map(key).collect::<Vec<_>>(),
+            whole.iter().map(key).collect::<Vec<_>>(),
+            "stretches of {size} bytes, margin {margin}"
+        );
+    }
+    let windows = sluice_core::detect::windows(&text, 700, 2500);
+    assert!(windows.len() > 40);
+    assert_eq!(windows.first().map(|w| w.own.start), Some(0));
+    assert_eq!(windows.last().map(|w| w.own.end), Some(text.len()));
+    for pair in windows.windows(2) {
+        assert_eq!(
+            pair[0].own.end, pair[1].own.start,
+            "stretches tile the text"
+        );
+    }
+}

@@ -114,6 +114,10 @@ struct ScanFinding<'a> {
     signals: Vec<&'static str>,
 }
 
+/// How much of a long input `sluice scan` looks at at once, and the context either side.
+const SCAN_WINDOW: usize = 4 << 20;
+const SCAN_MARGIN: usize = 64 << 10;
+
 pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let policy = load_policy(args.policy.as_ref())?;
     let engine = Engine::new(policy.clone())?;
@@ -124,27 +128,38 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
 
     let mut findings: Vec<Finding> = Vec::new();
     let mut extra: Vec<(Option<f32>, Vec<&'static str>)> = Vec::new();
-    // Scan each valid UTF-8 run on its own so offsets stay byte offsets into the input.
+    // Scan each valid UTF-8 run on its own so offsets stay byte offsets into the input, and a
+    // long run in stretches so memory stays bounded whatever the input's size (the scanner's
+    // working copies, the injection scorer's normalised views). Injection is scored per
+    // stretch: a score over a whole 100 MB file would say nothing about any part of it.
     let mut offset = 0;
     for piece in input.utf8_chunks() {
         let text = piece.valid();
         let before = findings.len();
-        engine.scanner().scan(text, &mut findings);
+        engine
+            .scanner()
+            .scan_windowed(text, SCAN_WINDOW, SCAN_MARGIN, &mut findings);
         if policy.detectors.injection {
-            let report = engine.injection().analyze(text);
-            if report.is_injection(policy.detectors.injection_threshold) {
+            for w in sluice_core::detect::windows(text, SCAN_WINDOW, SCAN_MARGIN) {
+                let Some(part) = text.get(w.own.clone()) else {
+                    continue;
+                };
+                let report = engine.injection().analyze(part);
+                if !report.is_injection(policy.detectors.injection_threshold) {
+                    continue;
+                }
                 let start = report.signals.iter().map(|s| s.start).min().unwrap_or(0);
                 let end = report
                     .signals
                     .iter()
                     .map(|s| s.end)
                     .max()
-                    .unwrap_or(text.len());
+                    .unwrap_or(part.len());
                 findings.push(Finding {
                     rule: "prompt-injection",
                     category: sluice_core::Category::Injection,
-                    start,
-                    end,
+                    start: w.own.start + start,
+                    end: w.own.start + end,
                     encoding: None,
                     validated: false,
                 });

@@ -349,29 +349,105 @@ fn zero_width_len(text: &[u8], k: usize) -> usize {
     }
 }
 
-/// The text with zero-width characters removed, and for each kept byte its source offset.
+/// Where each byte of a text with zero-width characters removed came from. A table of one
+/// offset per byte would cost eight times the text (a 100 MB file with one zero-width space
+/// held 800 MB); the removals are few, so only the points where the shift grows are kept.
+#[derive(Debug)]
+pub struct SourceOffsets {
+    /// Length of the stripped text.
+    len: usize,
+    /// `(stripped offset, bytes removed before it)`, ascending in both.
+    steps: Vec<(usize, usize)>,
+}
+
+impl SourceOffsets {
+    /// The source offset of stripped offset `v` (`v == len` maps to the source's end).
+    pub fn get(&self, v: usize) -> Option<usize> {
+        if v > self.len {
+            return None;
+        }
+        let i = self.steps.partition_point(|&(p, _)| p <= v);
+        let shift = i
+            .checked_sub(1)
+            .and_then(|i| self.steps.get(i))
+            .map_or(0, |&(_, s)| s);
+        Some(v + shift)
+    }
+}
+
+/// The text with zero-width characters removed, and where each kept byte came from.
 /// `None` when there are none (the common case, checked with one `memchr3`).
-pub fn strip_zero_width(text: &str) -> Option<(String, Vec<usize>)> {
+pub fn strip_zero_width(text: &str) -> Option<(String, SourceOffsets)> {
     let bytes = text.as_bytes();
     let first =
         memchr::memchr3_iter(0xE2, 0xEF, 0xC2, bytes).find(|&k| zero_width_len(bytes, k) > 0)?;
     let mut out = Vec::with_capacity(bytes.len());
-    let mut map = Vec::with_capacity(bytes.len() + 1);
+    let mut steps = Vec::new();
     out.extend_from_slice(bytes.get(..first).unwrap_or_default());
-    map.extend(0..first);
+    let mut removed = 0;
     let mut k = first;
     while k < bytes.len() {
         let z = zero_width_len(bytes, k);
         if z > 0 {
             k += z;
+            removed += z;
+            match steps.last_mut() {
+                Some((p, s)) if *p == out.len() => *s = removed,
+                _ => steps.push((out.len(), removed)),
+            }
             continue;
         }
         if let Some(&b) = bytes.get(k) {
             out.push(b);
-            map.push(k);
         }
         k += 1;
     }
-    map.push(bytes.len());
-    String::from_utf8(out).ok().map(|s| (s, map))
+    let len = out.len();
+    String::from_utf8(out)
+        .ok()
+        .map(|s| (s, SourceOffsets { len, steps }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-byte table the compact form replaces, for comparison.
+    fn table(text: &str) -> Vec<usize> {
+        let bytes = text.as_bytes();
+        let mut map = Vec::new();
+        let mut k = 0;
+        while k < bytes.len() {
+            let z = zero_width_len(bytes, k);
+            if z > 0 {
+                k += z;
+                continue;
+            }
+            map.push(k);
+            k += 1;
+        }
+        map.push(bytes.len());
+        map
+    }
+
+    #[test]
+    fn source_offsets_agree_with_a_per_byte_table() {
+        let texts = [
+            "\u{200b}ghp_abc\u{200b}\u{200c}def\u{feff}",
+            "a\u{200b}b\u{200d}\u{200d}c",
+            "tail\u{200b}",
+            "\u{200b}\u{200b}",
+            "é\u{200b}ü\u{2060}x",
+        ];
+        for text in texts {
+            let (stripped, offsets) = strip_zero_width(text).expect("has zero-width");
+            let want = table(text);
+            assert_eq!(want.len(), stripped.len() + 1, "{text:?}");
+            for (v, &w) in want.iter().enumerate() {
+                assert_eq!(offsets.get(v), Some(w), "{text:?} at {v}");
+            }
+            assert_eq!(offsets.get(stripped.len() + 1), None);
+        }
+        assert!(strip_zero_width("plain text").is_none());
+    }
 }

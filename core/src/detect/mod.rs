@@ -320,12 +320,12 @@ impl Scanner {
                 let mut inner = Vec::new();
                 self.scan_view(&stripped, self.options.decode_depth, &mut inner);
                 for mut h in inner {
-                    let start = map.get(h.start).copied().unwrap_or(text.len());
+                    let start = map.get(h.start).unwrap_or(text.len());
                     let end = h
                         .end
                         .checked_sub(1)
                         .and_then(|e| map.get(e))
-                        .map_or(start, |&e| e + 1);
+                        .map_or(start, |e| e + 1);
                     h.start = gate::floor_boundary(text, start);
                     h.end = gate::ceil_boundary(text, end);
                     hits.push(h);
@@ -343,6 +343,33 @@ impl Scanner {
         }));
     }
 
+    /// [`Scanner::scan`] over a text of any size in bounded memory: each of [`windows`]'s
+    /// stretches is scanned with its margins, and reports the findings that start in it. A
+    /// finding that began in an earlier stretch and overlaps a later one is kept once.
+    pub fn scan_windowed(&self, text: &str, size: usize, margin: usize, out: &mut Vec<Finding>) {
+        let mut inner = Vec::new();
+        let mut covered = 0;
+        for w in windows(text, size, margin) {
+            let Some(view) = text.get(w.scan.clone()) else {
+                continue;
+            };
+            inner.clear();
+            self.scan(view, &mut inner);
+            let own_end = out.len();
+            for mut f in inner.drain(..) {
+                f.start += w.scan.start;
+                f.end += w.scan.start;
+                if w.own.contains(&f.start) && f.start >= covered {
+                    out.push(f);
+                }
+            }
+            covered = out
+                .get(own_end..)
+                .and_then(|kept| kept.iter().map(|f| f.end).max())
+                .map_or(covered, |e| covered.max(e));
+        }
+    }
+
     /// The earliest byte offset in `text` at which some enabled rule could still produce a
     /// match (or a longer match) once more text is appended. `text.len()` when nothing is
     /// viable, so ordinary prose is never held back. Always on a char boundary.
@@ -357,9 +384,7 @@ impl Scanner {
             None => self.viability.hold(text),
             Some((stripped, map)) => {
                 let h = self.viability.hold(&stripped);
-                let at = |v: usize| {
-                    gate::floor_boundary(text, map.get(v).copied().unwrap_or(text.len()))
-                };
+                let at = |v: usize| gate::floor_boundary(text, map.get(v).unwrap_or(text.len()));
                 viable::Hold {
                     release: at(h.release),
                     context: at(h.context),
@@ -580,6 +605,41 @@ impl Scanner {
 
 /// Applies a rule's validator, entropy floor and placeholder filter. `Some(validated)` when
 /// the value is kept.
+/// One stretch of a long text: `own` is the part whose findings it reports, `scan` adds
+/// `margin` bytes of context either side so that a value crossing `own`'s edges, and the
+/// keyword before it, are seen whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub own: std::ops::Range<usize>,
+    pub scan: std::ops::Range<usize>,
+}
+
+/// Cuts `text` into stretches of about `size` bytes that tile it, ending at a line end where
+/// one lies within `margin / 2` bytes after the nominal cut (values rarely cross lines), else
+/// at a char boundary. Findings longer than `margin` may be cut short at a stretch's edge.
+pub fn windows(text: &str, size: usize, margin: usize) -> Vec<Window> {
+    let size = size.max(1);
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut a = 0;
+    while a < text.len() {
+        let nominal = a.saturating_add(size).min(text.len());
+        let reach = nominal.saturating_add(margin / 2).min(text.len());
+        let b = bytes
+            .get(nominal..reach)
+            .and_then(|r| memchr::memchr(b'\n', r))
+            .map_or_else(|| gate::ceil_boundary(text, nominal), |n| nominal + n + 1);
+        let b = if b <= a { text.len() } else { b };
+        out.push(Window {
+            own: a..b,
+            scan: gate::floor_boundary(text, a.saturating_sub(margin))
+                ..gate::ceil_boundary(text, b.saturating_add(margin).min(text.len())),
+        });
+        a = b;
+    }
+    out
+}
+
 fn accept(rule: &Rule, value: &str) -> Option<bool> {
     let passed = match rule.check {
         Check::None => false,
