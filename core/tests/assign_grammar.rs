@@ -38,6 +38,8 @@ const BOUND: &[(&str, &str)] = &[
     ),
     ("hcl", "resource \"x\" \"y\" {\n  api_token = \"{S}\"\n}"),
     ("dockerfile env", "ENV API_TOKEN={S}"),
+    ("dockerfile legacy env", "FROM alpine\nENV API_TOKEN {S}\n"),
+    ("dockerfile legacy env quoted", "  ENV API_TOKEN \"{S}\"\n"),
     ("dockerfile arg", "ARG API_TOKEN=\"{S}\""),
     ("makefile ?=", "API_TOKEN ?= {S}"),
     ("makefile ::=", "API_TOKEN ::= {S}"),
@@ -105,6 +107,11 @@ fn one_secret_in_every_syntax_is_found_exactly() {
 
 /// Names bound to something other than a literal value.
 const NOT_BOUND: &[(&str, &str)] = &[
+    ("legacy env from a variable", "ENV API_TOKEN $BUILD_TOKEN\n"),
+    (
+        "prose after env",
+        "Set the ENV variable api_token first, then run it.\n",
+    ),
     (
         "rust field type",
         "pub struct S { pub token_stream: __IncompleteArrayField<__u8>, }",

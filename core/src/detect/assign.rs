@@ -22,6 +22,7 @@
 //! - XML elements (`<apiKey>…</apiKey>`, the value on its own line too) and `.NET`-style
 //!   `key="ApiKey" value="…"` attributes;
 //! - command-line flags: `--password=…`, `--password …`;
+//! - Dockerfile's legacy `ENV NAME value` (the value is the rest of the line);
 //! - value openers: quotes (`"`, `'`, backtick raw strings), `r"…"`, `@"…"`, YAML block
 //!   scalars (`password: |` and the value on the next line).
 
@@ -45,6 +46,8 @@ pub(crate) fn context_pattern(keywords: &[&str]) -> String {
             "(?:",
             // --password=… / --password …
             r"--{ident}(?:[ \t]+|=){quote_opt}",
+            // Dockerfile's legacy `ENV NAME value`
+            r"|(?-i:ENV)[ \t]+{ident}[ \t]+{quote_opt}",
             "|{ident}(?:",
             // typed declarations
             r"{key_quote}?(?:[ \t]*:[ \t]*|[ \t]+){type_name}[ \t]*(?::=|=){value_open}",
@@ -121,6 +124,19 @@ fn word_start(bytes: &[u8], e: usize) -> usize {
         k -= 1;
     }
     k
+}
+
+/// The identifier the keyword gate looks at for the anchor at `k`: the word there, or for
+/// `ENV NAME value` the name after the instruction.
+pub(crate) fn gate_word(bytes: &[u8], k: usize) -> &[u8] {
+    let mut s = k;
+    if bytes.get(k..k + 3) == Some(b"ENV") && matches!(bytes.get(k + 3), Some(b' ' | b'\t')) {
+        s = k + 3;
+        while matches!(bytes.get(s), Some(b' ' | b'\t')) {
+            s += 1;
+        }
+    }
+    bytes.get(s..ident_end(bytes, s)).unwrap_or_default()
 }
 
 /// The words before an operator at `op`: the name and, in a typed declaration, its type.
@@ -202,6 +218,19 @@ pub(crate) fn anchors(bytes: &[u8]) -> Vec<usize> {
             {
                 out.push(k);
             }
+        }
+    }
+    // Dockerfile's legacy `ENV NAME value`, the instruction first on its line.
+    for at in memchr::memmem::find_iter(bytes, b"ENV") {
+        let line_start = bytes
+            .get(..at)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .take_while(|&&b| b != b'\n')
+            .all(|&b| b == b' ' || b == b'\t');
+        if line_start && matches!(bytes.get(at + 3), Some(b' ' | b'\t')) {
+            out.push(at);
         }
     }
     for at in memchr::memmem::find_iter(bytes, b"--") {

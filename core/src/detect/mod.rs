@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod custom;
 pub(crate) mod decode;
 mod gate;
+mod manifest;
 mod pii;
 pub mod validate;
 mod viable;
@@ -414,6 +415,9 @@ impl Scanner {
             });
         }
         if self.options.credentials {
+            // Before the assignments: on the same span the manifest's own rule is the
+            // better name than a generic keyword rule.
+            manifest::find_secret_values(bytes, &mut |h| hits.push(h));
             self.scan_assignments(text, hits);
             self.scan_anywhere(text, hits);
         }
@@ -481,9 +485,7 @@ impl Scanner {
         anchors.dedup();
         let mut triggered: Vec<usize> = Vec::new();
         for k in anchors {
-            let word = bytes
-                .get(k..assign::ident_end(bytes, k))
-                .unwrap_or_default();
+            let word = assign::gate_word(bytes, k);
             if !gate.may_hold(word) {
                 continue;
             }
@@ -495,7 +497,7 @@ impl Scanner {
                     }
                 }
             }
-            let end = gate::ceil_boundary(text, k + word.len() + ASSIGNMENT_WINDOW);
+            let end = gate::ceil_boundary(text, k + ASSIGNMENT_WINDOW);
             for &r in &triggered {
                 self.run_rule(r, text, k, end, true, hits);
             }
@@ -603,8 +605,6 @@ impl Scanner {
     }
 }
 
-/// Applies a rule's validator, entropy floor and placeholder filter. `Some(validated)` when
-/// the value is kept.
 /// One stretch of a long text: `own` is the part whose findings it reports, `scan` adds
 /// `margin` bytes of context either side so that a value crossing `own`'s edges, and the
 /// keyword before it, are seen whole.
@@ -640,6 +640,8 @@ pub fn windows(text: &str, size: usize, margin: usize) -> Vec<Window> {
     out
 }
 
+/// Applies a rule's validator, entropy floor and placeholder filter. `Some(validated)` when
+/// the value is kept.
 fn accept(rule: &Rule, value: &str) -> Option<bool> {
     let passed = match rule.check {
         Check::None => false,
