@@ -116,6 +116,14 @@ pub fn find_numeric(text: &[u8], options: &DetectorOptions, push: &mut impl FnMu
             }
             continue;
         }
+        if options.fr_nir
+            && start == d
+            && let Some(end) = super::ids::find_nir(text, d)
+        {
+            push(Hit::new("fr-nir", Category::Pii, d, end, true));
+            i = end;
+            continue;
+        }
         let span = parse_numeric(text, start);
         i = i.max(span.end);
         if text.get(span.end).is_some_and(|&b| is_word(b)) {
@@ -239,6 +247,20 @@ fn classify_numeric(
     {
         push(Hit::new("us-ssn", Category::Pii, start, end, true));
         return;
+    }
+    if !plus && !paren && super::ids::numeric_on(options) {
+        let mut compact = [(0usize, 0usize, 0u8); MAX_GROUPS];
+        for (slot, g) in compact.iter_mut().zip(groups) {
+            *slot = (g.start, g.end, g.sep);
+        }
+        if let Some(hit) = super::ids::numeric(
+            text,
+            compact.get(..groups.len()).unwrap_or_default(),
+            options,
+        ) {
+            push(hit);
+            return;
+        }
     }
     if options.phone {
         let first_digit = groups
