@@ -238,6 +238,7 @@ fn integers_and_hex_of_code_are_not_found() {
         "sha256 3c22fb7a1e05b4c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7",
         "uuid 123e4567-e89b-12d3-a456-426614174000",
         "use std::io::Read; let v = Vec::<u8>::new(); a::b::c(); f32::EPSILON;",
+        "let e = [f16::E, bf16::E]; C::C5(1); Add::add(a, b); DFA::DEAD; fe80::1",
         "at 12:30:45 and 08:15, file src/main.rs:12:5",
         "version 1.2.3-beta.4, 10.0.0.1, 2024-06-01",
         "let id = ABC123DEF4; let k = RSSMRA85T10A643; struct JG316462Cx;",

@@ -515,8 +515,9 @@ fn ipv6_from_colon(text: &[u8], c: usize) -> Option<(usize, usize)> {
 }
 
 /// An IPv6 address at `s` in RFC 4291 text form: eight groups of 1–4 hex digits, or fewer
-/// around one `::`, optionally closing with a dotted IPv4 address. To stay clear of `a::b`
-/// paths in code, at least two groups must be written and one of them must hold a digit.
+/// around one `::`, optionally closing with a dotted IPv4 address. To stay clear of paths in
+/// code (`f16::E`, `C::C5`, `Add::add`), at least three groups must be written, one of them
+/// must hold a digit, and the letters must share one case.
 /// Returns its end.
 fn ipv6(text: &[u8], s: usize) -> Option<usize> {
     let hex = |i: usize| text.get(i).is_some_and(u8::is_ascii_hexdigit);
@@ -573,7 +574,11 @@ fn ipv6(text: &[u8], s: usize) -> Option<usize> {
     let joined = after.is_some_and(|b| is_word(b) || b == b':');
     let dotted = after == Some(b'.') && text.get(k + 1).is_some_and(u8::is_ascii_alphanumeric);
     let clean = !joined && !dotted;
-    (complete && clean && digit && groups >= 2).then_some(k)
+    // Addresses are written in one case (RFC 5952 asks for lower); `Add::add` is code.
+    let written = text.get(s..k).unwrap_or_default();
+    let one_case =
+        !(written.iter().any(u8::is_ascii_lowercase) && written.iter().any(u8::is_ascii_uppercase));
+    (complete && clean && digit && one_case && groups >= 3).then_some(k)
 }
 
 /// A dotted IPv4 address closing an IPv6 address, from `g`. Returns its end.
