@@ -130,26 +130,48 @@ pub struct Detectors {
     pub us_ssn: bool,
     pub iban: bool,
     pub ip_address: bool,
-    /// Opt-in identifier and address classes (`docs/detectors.md`), all off by default.
+    /// Opt-in identifier and address classes (`docs/detectors.md`), all off by default. Left
+    /// out of the serialised policy while off, so the policy digest of a policy that does not
+    /// name them stays what it was.
+    #[serde(skip_serializing_if = "is_false")]
     pub uk_nino: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub ca_sin: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub in_aadhaar: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub in_pan: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub br_cpf: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub br_cnpj: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub es_dni: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub es_nie: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub it_codice_fiscale: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub fr_nir: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub de_steuer_id: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub au_tfn: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub us_itin: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub us_aba_routing: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub us_npi: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub us_dea: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub ipv6_address: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub mac_address: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub bitcoin_address: bool,
+    #[serde(skip_serializing_if = "is_false")]
     pub ethereum_address: bool,
     pub decoders: bool,
     pub injection: bool,
@@ -163,6 +185,10 @@ pub struct Detectors {
     /// The policy's own detectors (version 2), scanned and held back like the built-in ones.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custom: Vec<CustomDetector>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for Detectors {

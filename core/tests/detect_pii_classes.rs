@@ -452,3 +452,41 @@ fn the_classes_off_change_nothing() {
         assert!(with_classes.viable_from(t) < t.len(), "{t:?}");
     }
 }
+
+#[test]
+fn checksum_classes_are_validated_and_shape_classes_are_not() {
+    let s = scanner(&all_on());
+    let validated = |text: &str| findings(&s, text).first().map(|f| f.validated);
+    assert_eq!(validated("Her number is 628 194 821."), Some(true));
+    assert_eq!(validated("Prescriber BK4715770."), Some(true));
+    assert_eq!(validated("PAN ABCPK0420Q."), Some(false));
+    assert_eq!(validated("NI JG316462C."), Some(false));
+    assert_eq!(validated(&format!("wallet 0x{ETH_HEX}.")), Some(false));
+}
+
+#[test]
+fn the_policy_switches_each_class_and_keeps_old_policies_as_they_were() {
+    use sluice_core::policy::Policy;
+    let policy = Policy::from_text("detectors:\n  ca_sin: true\n  ethereum_address: true\n")
+        .expect("policy parses");
+    let options = policy.detectors.options().expect("options");
+    assert!(options.ca_sin && options.ethereum_address);
+    assert!(!options.uk_nino && !options.br_cpf && !options.ipv6_address);
+    let off = Policy::from_text("detectors:\n  us_ssn: true\n").expect("policy parses");
+    let options = off.detectors.options().expect("options");
+    assert_eq!(
+        options,
+        DetectorOptions {
+            custom: options.custom.clone(),
+            ..DetectorOptions::default()
+        }
+    );
+    assert!(Policy::from_text("detectors:\n  ca_sinn: true\n").is_err());
+    // A policy that names none of them serialises as before (its digest does not move).
+    let json = serde_json::to_string(&off).expect("serialises");
+    for field in ["uk_nino", "ca_sin", "ethereum_address", "us_aba_routing"] {
+        assert!(!json.contains(field), "{field} in {json}");
+    }
+    let json = serde_json::to_string(&policy).expect("serialises");
+    assert!(json.contains("\"ca_sin\":true"));
+}

@@ -319,8 +319,8 @@ pub fn find_words(text: &[u8], o: &DetectorOptions, push: &mut impl FnMut(Hit)) 
         let Some(word) = text.get(s..e) else {
             continue;
         };
-        if let Some(id) = classify_word(text, s, word, o) {
-            push(Hit::new(id, Category::Pii, s, e, id != "in-pan"));
+        if let Some((id, validated)) = classify_word(text, s, word, o) {
+            push(Hit::new(id, Category::Pii, s, e, validated));
             continue;
         }
         // A DNI written with a hyphen before its letter: `12345678-Z`.
@@ -354,11 +354,18 @@ fn spaced_nino(text: &[u8], d: usize) -> Option<Hit> {
         && spaces
         && matches!(at(d + 9), b'A'..=b'D')
         && !is_word(at(end)))
-    .then(|| Hit::new("uk-nino", Category::Pii, s, end, true))
+    .then(|| Hit::new("uk-nino", Category::Pii, s, end, false))
 }
 
-/// Which class a whole word (letters and digits, bounded by non-word bytes) is.
-fn classify_word(text: &[u8], s: usize, word: &[u8], o: &DetectorOptions) -> Option<&'static str> {
+/// Which class a whole word (letters and digits, bounded by non-word bytes) is, and whether a
+/// checksum confirmed it (NINO prefixes, PAN holder types and a one-case Ethereum address
+/// are shape rules only).
+fn classify_word(
+    text: &[u8],
+    s: usize,
+    word: &[u8],
+    o: &DetectorOptions,
+) -> Option<(&'static str, bool)> {
     let at = |i: usize| word.get(i).copied().unwrap_or(0);
     let all = |r: std::ops::Range<usize>, f: fn(&u8) -> bool| {
         word.get(r).is_some_and(|w| w.iter().all(f))
@@ -372,20 +379,20 @@ fn classify_word(text: &[u8], s: usize, word: &[u8], o: &DetectorOptions) -> Opt
                 && all(2..8, digit)
                 && matches!(at(8), b'A'..=b'D')
             {
-                return Some("uk-nino");
+                return Some(("uk-nino", false));
             }
             if o.es_nie
                 && all(1..8, digit)
                 && upper(&at(8))
                 && validate::es_nie(at(0), word.get(1..8)?, at(8))
             {
-                return Some("es-nie");
+                return Some(("es-nie", true));
             }
             if o.es_dni && all(0..8, digit) && validate::es_dni(word.get(..8)?, at(8)) {
-                return Some("es-dni");
+                return Some(("es-dni", true));
             }
             if o.us_dea && upper(&at(0)) && validate::us_dea(word) {
-                return Some("us-dea");
+                return Some(("us-dea", true));
             }
         }
         10 if o.in_pan
@@ -394,22 +401,23 @@ fn classify_word(text: &[u8], s: usize, word: &[u8], o: &DetectorOptions) -> Opt
             && upper(&at(9))
             && validate::in_pan_holder(at(3)) =>
         {
-            return Some("in-pan");
+            return Some(("in-pan", false));
         }
         16 if o.it_codice_fiscale && validate::it_codice_fiscale(word) => {
-            return Some("it-codice-fiscale");
+            return Some(("it-codice-fiscale", true));
         }
         42 if o.ethereum_address && word.starts_with(b"0x") => {
             let hex = word.get(2..)?;
             let has_lower = hex.iter().any(u8::is_ascii_lowercase);
             let has_upper = hex.iter().any(u8::is_ascii_uppercase);
-            let ok = if has_lower && has_upper {
+            let mixed = has_lower && has_upper;
+            let ok = if mixed {
                 validate::eip55(hex)
             } else {
                 hex.iter().all(u8::is_ascii_hexdigit) && keyword_before(text, s, ETHEREUM_KEYWORDS)
             };
             if ok {
-                return Some("ethereum-address");
+                return Some(("ethereum-address", mixed));
             }
         }
         _ => {}
@@ -420,7 +428,7 @@ fn classify_word(text: &[u8], s: usize, word: &[u8], o: &DetectorOptions) -> Opt
             && validate::bitcoin_base58(word);
         let segwit = (at(0) | 0x20) == b'b' && validate::bitcoin_segwit(word);
         if base58 || segwit {
-            return Some("bitcoin-address");
+            return Some(("bitcoin-address", true));
         }
     }
     None
