@@ -2,9 +2,11 @@
 //! reports findings per rule and the scanner's own throughput, so detection on real code can
 //! be measured without process start or I/O in the figure:
 //!
-//! `cargo run --release -p sluice-core --example scan_tree -- [--show] FILE...`
+//! `cargo run --release -p sluice-core --example scan_tree -- [--show] [--all-pii] FILE...`
 //!
 //! `--show` prints each credential finding's line with the value masked, to review what fired.
+//! `--all-pii` switches on every PII class the defaults leave off (IP addresses and the
+//! opt-in identifier and address classes); with `--show` their findings are printed too.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -13,15 +15,51 @@ use sluice_core::{Category, DetectorOptions, Scanner};
 
 fn main() {
     let mut show = false;
+    let mut all_pii = false;
     let mut files = Vec::new();
     for arg in std::env::args().skip(1) {
         if arg == "--show" {
             show = true;
+        } else if arg == "--all-pii" {
+            all_pii = true;
         } else {
             files.push(arg);
         }
     }
-    let scanner = match Scanner::new(&DetectorOptions::default()) {
+    let options = if all_pii {
+        DetectorOptions {
+            ip_address: true,
+            uk_nino: true,
+            ca_sin: true,
+            in_aadhaar: true,
+            in_pan: true,
+            br_cpf: true,
+            br_cnpj: true,
+            es_dni: true,
+            es_nie: true,
+            it_codice_fiscale: true,
+            fr_nir: true,
+            de_steuer_id: true,
+            au_tfn: true,
+            us_itin: true,
+            us_aba_routing: true,
+            us_npi: true,
+            us_dea: true,
+            ipv6_address: true,
+            mac_address: true,
+            bitcoin_address: true,
+            ethereum_address: true,
+            ..DetectorOptions::default()
+        }
+    } else {
+        DetectorOptions::default()
+    };
+    let opt_in = |rule: &str| {
+        all_pii
+            && sluice_core::detect::BUILTIN_IDS.contains(&rule)
+            && !["email", "phone", "credit-card", "us-ssn", "iban"].contains(&rule)
+    };
+    let scanner = match Scanner::new(&options) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("scanner: {e}");
@@ -48,7 +86,7 @@ fn main() {
         spent += t.elapsed();
         for f in &out {
             *per_rule.entry(f.rule).or_default() += 1;
-            if show && f.category == Category::Credential {
+            if show && (f.category == Category::Credential || opt_in(f.rule)) {
                 let ls = text[..f.start].rfind('\n').map_or(0, |p| p + 1);
                 let le = text[f.end..].find('\n').map_or(text.len(), |p| f.end + p);
                 let line = format!("{}[{}]{}", &text[ls..f.start], f.rule, &text[f.end..le]);

@@ -130,6 +130,49 @@ pub struct Detectors {
     pub us_ssn: bool,
     pub iban: bool,
     pub ip_address: bool,
+    /// Opt-in identifier and address classes (`docs/detectors.md`), all off by default. Left
+    /// out of the serialised policy while off, so the policy digest of a policy that does not
+    /// name them stays what it was.
+    #[serde(skip_serializing_if = "is_false")]
+    pub uk_nino: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub ca_sin: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub in_aadhaar: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub in_pan: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub br_cpf: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub br_cnpj: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub es_dni: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub es_nie: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub it_codice_fiscale: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub fr_nir: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub de_steuer_id: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub au_tfn: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub us_itin: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub us_aba_routing: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub us_npi: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub us_dea: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub ipv6_address: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub mac_address: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub bitcoin_address: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub ethereum_address: bool,
     pub decoders: bool,
     pub injection: bool,
     /// Read injection candidates with the trained model beside the rules (`docs/injection.md`):
@@ -144,6 +187,10 @@ pub struct Detectors {
     pub custom: Vec<CustomDetector>,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 impl Default for Detectors {
     fn default() -> Self {
         let d = DetectorOptions::default();
@@ -155,6 +202,26 @@ impl Default for Detectors {
             us_ssn: d.us_ssn,
             iban: d.iban,
             ip_address: d.ip_address,
+            uk_nino: d.uk_nino,
+            ca_sin: d.ca_sin,
+            in_aadhaar: d.in_aadhaar,
+            in_pan: d.in_pan,
+            br_cpf: d.br_cpf,
+            br_cnpj: d.br_cnpj,
+            es_dni: d.es_dni,
+            es_nie: d.es_nie,
+            it_codice_fiscale: d.it_codice_fiscale,
+            fr_nir: d.fr_nir,
+            de_steuer_id: d.de_steuer_id,
+            au_tfn: d.au_tfn,
+            us_itin: d.us_itin,
+            us_aba_routing: d.us_aba_routing,
+            us_npi: d.us_npi,
+            us_dea: d.us_dea,
+            ipv6_address: d.ipv6_address,
+            mac_address: d.mac_address,
+            bitcoin_address: d.bitcoin_address,
+            ethereum_address: d.ethereum_address,
             decoders: d.decoders,
             injection: true,
             injection_model: false,
@@ -174,6 +241,26 @@ impl Detectors {
             us_ssn: self.us_ssn,
             iban: self.iban,
             ip_address: self.ip_address,
+            uk_nino: self.uk_nino,
+            ca_sin: self.ca_sin,
+            in_aadhaar: self.in_aadhaar,
+            in_pan: self.in_pan,
+            br_cpf: self.br_cpf,
+            br_cnpj: self.br_cnpj,
+            es_dni: self.es_dni,
+            es_nie: self.es_nie,
+            it_codice_fiscale: self.it_codice_fiscale,
+            fr_nir: self.fr_nir,
+            de_steuer_id: self.de_steuer_id,
+            au_tfn: self.au_tfn,
+            us_itin: self.us_itin,
+            us_aba_routing: self.us_aba_routing,
+            us_npi: self.us_npi,
+            us_dea: self.us_dea,
+            ipv6_address: self.ipv6_address,
+            mac_address: self.mac_address,
+            bitcoin_address: self.bitcoin_address,
+            ethereum_address: self.ethereum_address,
             decoders: self.decoders,
             custom: crate::detect::custom::compile(&self.custom)?,
             ..DetectorOptions::default()

@@ -634,6 +634,7 @@ fn families_honour_their_options() {
         decoders: false,
         decode_depth: 0,
         custom: Vec::new(),
+        ..DetectorOptions::default()
     })
     .expect("builds");
     assert!(findings(&none, text).is_empty());

@@ -90,6 +90,7 @@ fn nothing_enabled_holds_nothing() {
         decoders: false,
         decode_depth: 0,
         custom: Vec::new(),
+        ..DetectorOptions::default()
     })
     .expect("builds");
     for t in ["key is AKIA", "call +1 415", "user@exa"] {

@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod custom;
 pub(crate) mod decode;
 mod gate;
+mod ids;
 mod manifest;
 mod pii;
 pub mod validate;
@@ -35,6 +36,26 @@ pub const BUILTIN_IDS: &[&str] = &[
     "us-ssn",
     "iban",
     "ip-address",
+    "uk-nino",
+    "ca-sin",
+    "in-aadhaar",
+    "in-pan",
+    "br-cpf",
+    "br-cnpj",
+    "es-dni",
+    "es-nie",
+    "it-codice-fiscale",
+    "fr-nir",
+    "de-steuer-id",
+    "au-tfn",
+    "us-itin",
+    "us-aba-routing",
+    "us-npi",
+    "us-dea",
+    "ipv6-address",
+    "mac-address",
+    "bitcoin-address",
+    "ethereum-address",
     "prompt-injection",
 ];
 
@@ -48,6 +69,48 @@ pub struct DetectorOptions {
     pub us_ssn: bool,
     pub iban: bool,
     pub ip_address: bool,
+    /// The opt-in identifier and address classes below are off by default: each adds a
+    /// trigger and, in streams, a holdback pattern, and existing policies keep their cost.
+    /// UK National Insurance number (`uk-nino`).
+    pub uk_nino: bool,
+    /// Canadian Social Insurance Number (`ca-sin`).
+    pub ca_sin: bool,
+    /// Indian Aadhaar number (`in-aadhaar`).
+    pub in_aadhaar: bool,
+    /// Indian Permanent Account Number (`in-pan`).
+    pub in_pan: bool,
+    /// Brazilian CPF (`br-cpf`).
+    pub br_cpf: bool,
+    /// Brazilian CNPJ (`br-cnpj`).
+    pub br_cnpj: bool,
+    /// Spanish DNI (`es-dni`).
+    pub es_dni: bool,
+    /// Spanish NIE (`es-nie`).
+    pub es_nie: bool,
+    /// Italian codice fiscale (`it-codice-fiscale`).
+    pub it_codice_fiscale: bool,
+    /// French NIR, the social security number (`fr-nir`).
+    pub fr_nir: bool,
+    /// German tax identification number (`de-steuer-id`).
+    pub de_steuer_id: bool,
+    /// Australian Tax File Number (`au-tfn`).
+    pub au_tfn: bool,
+    /// US Individual Taxpayer Identification Number (`us-itin`).
+    pub us_itin: bool,
+    /// US ABA routing transit number (`us-aba-routing`).
+    pub us_aba_routing: bool,
+    /// US National Provider Identifier (`us-npi`).
+    pub us_npi: bool,
+    /// US DEA registration number (`us-dea`).
+    pub us_dea: bool,
+    /// IPv6 address (`ipv6-address`).
+    pub ipv6_address: bool,
+    /// MAC address (`mac-address`).
+    pub mac_address: bool,
+    /// Bitcoin address, Base58Check or bech32/bech32m (`bitcoin-address`).
+    pub bitcoin_address: bool,
+    /// Ethereum address (`ethereum-address`).
+    pub ethereum_address: bool,
     /// Look inside base64 / hex / percent / JSON-escape runs.
     pub decoders: bool,
     /// How many nested encodings to peel (base64 of hex of ...).
@@ -67,6 +130,26 @@ impl Default for DetectorOptions {
             us_ssn: true,
             iban: true,
             ip_address: false,
+            uk_nino: false,
+            ca_sin: false,
+            in_aadhaar: false,
+            in_pan: false,
+            br_cpf: false,
+            br_cnpj: false,
+            es_dni: false,
+            es_nie: false,
+            it_codice_fiscale: false,
+            fr_nir: false,
+            de_steuer_id: false,
+            au_tfn: false,
+            us_itin: false,
+            us_aba_routing: false,
+            us_npi: false,
+            us_dea: false,
+            ipv6_address: false,
+            mac_address: false,
+            bitcoin_address: false,
+            ethereum_address: false,
             decoders: true,
             decode_depth: 2,
             custom: Vec::new(),
@@ -430,8 +513,16 @@ impl Scanner {
             || self.options.us_ssn
             || self.options.iban
             || self.options.ip_address
+            || self.options.fr_nir
+            || ids::numeric_on(&self.options)
         {
             pii::find_numeric(bytes, &self.options, &mut |h| hits.push(h));
+        }
+        if ids::words_on(&self.options) {
+            ids::find_words(bytes, &self.options, &mut |h| hits.push(h));
+        }
+        if ids::hex_on(&self.options) {
+            ids::find_hex_addresses(bytes, &self.options, &mut |h| hits.push(h));
         }
         if decoders {
             decode::percent_regions(bytes, &mut decoded);

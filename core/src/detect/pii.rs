@@ -93,6 +93,7 @@ fn in_uri_authority(text: &[u8], local_start: usize) -> bool {
 
 /// Digit-triggered families: cards, SSNs, phones, IBANs, IP addresses.
 pub fn find_numeric(text: &[u8], options: &DetectorOptions, push: &mut impl FnMut(Hit)) {
+    let ids = super::ids::numeric_on(options);
     let mut i = 0;
     while let Some(d) = next_digit(text, i) {
         i = d + 1;
@@ -116,6 +117,14 @@ pub fn find_numeric(text: &[u8], options: &DetectorOptions, push: &mut impl FnMu
             }
             continue;
         }
+        if options.fr_nir
+            && start == d
+            && let Some(end) = super::ids::find_nir(text, d)
+        {
+            push(Hit::new("fr-nir", Category::Pii, d, end, true));
+            i = end;
+            continue;
+        }
         let span = parse_numeric(text, start);
         i = i.max(span.end);
         if text.get(span.end).is_some_and(|&b| is_word(b)) {
@@ -125,7 +134,7 @@ pub fn find_numeric(text: &[u8], options: &DetectorOptions, push: &mut impl FnMu
             continue;
         }
         if span.total >= 7 || (options.ip_address && span.count == 4) {
-            classify_numeric(text, start, &span, options, push);
+            classify_numeric(text, start, &span, options, ids, push);
         }
     }
 }
@@ -211,11 +220,13 @@ fn parse_numeric(text: &[u8], start: usize) -> NumericSpan {
     span
 }
 
+/// `ids`: whether an opt-in digit class (`ids.rs`) is on, asked once per text.
 fn classify_numeric(
     text: &[u8],
     start: usize,
     span: &NumericSpan,
     options: &DetectorOptions,
+    ids: bool,
     push: &mut impl FnMut(Hit),
 ) {
     let end = span.end;
@@ -239,6 +250,20 @@ fn classify_numeric(
     {
         push(Hit::new("us-ssn", Category::Pii, start, end, true));
         return;
+    }
+    if ids && !plus && !paren {
+        let mut compact = [(0usize, 0usize, 0u8); MAX_GROUPS];
+        for (slot, g) in compact.iter_mut().zip(groups) {
+            *slot = (g.start, g.end, g.sep);
+        }
+        if let Some(hit) = super::ids::numeric(
+            text,
+            compact.get(..groups.len()).unwrap_or_default(),
+            options,
+        ) {
+            push(hit);
+            return;
+        }
     }
     if options.phone {
         let first_digit = groups

@@ -35,7 +35,7 @@ use regex_syntax::hir::{Hir, HirKind};
 use super::decode::b64_byte;
 use super::gate::{RUN_BYTE, is_word};
 use super::{
-    BuildError, Check, DetectorOptions, RULES, Rule, Trigger, pii, rule_pattern, syntax_config,
+    BuildError, Check, DetectorOptions, RULES, Rule, Trigger, ids, pii, rule_pattern, syntax_config,
 };
 
 const PEM_HEADER: &str = r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----";
@@ -200,6 +200,9 @@ pub struct Viability {
     /// one-letter word even where an IBAN could (`A` of `AT61…`: a country code is no
     /// secret). Not with e-mail masked: a local part (`f64@…`, `a@…`) would lose them.
     short_runs_leave: bool,
+    /// Keywords of the enabled identifier classes: a short trailing run right after one is the
+    /// start of the value it names, and is held.
+    id_keywords: Vec<&'static str>,
 }
 
 /// A rule's regex cut in two where its masked span begins.
@@ -245,6 +248,15 @@ impl Viability {
         }
         if options.us_ssn {
             digit_groups.push(parse(pii::SSN_GROUPS_PATTERN, "us-ssn")?);
+        }
+        // The opt-in identifier classes start where their span does; those that may open on a
+        // capital are letter-only grammars too, so a trailing `AB` or `X12` stays alive.
+        for class in ids::holdback(options) {
+            let h = parse(class.pattern, class.id)?;
+            if class.letter_led {
+                word.push(h.clone());
+            }
+            whole.push(h);
         }
         let mut openers: Vec<&'static str> = Vec::new();
         let mut custom_openers: Vec<&'static str> = Vec::new();
@@ -312,6 +324,7 @@ impl Viability {
             decoders: options.decoders,
             pem: options.credentials,
             short_runs_leave: !options.email && options.custom.is_empty(),
+            id_keywords: ids::hold_keywords(options),
             literal_rest,
         })
     }
@@ -402,6 +415,7 @@ impl Viability {
                     && let Some(run) = short_alnum_tail(bytes, q)
                     && !self.names_a_trigger(run)
                     && (run.len() == 1 || !self.word_alive(bytes, q))
+                    && !ids::keyword_before(bytes, q, &self.id_keywords)
                 {
                     continue;
                 }
