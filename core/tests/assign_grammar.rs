@@ -107,6 +107,26 @@ fn one_secret_in_every_syntax_is_found_exactly() {
 
 /// Names bound to something other than a literal value.
 const NOT_BOUND: &[(&str, &str)] = &[
+    (
+        "rust turbofish path",
+        "let mut pwd = mem::MaybeUninit::<libc::passwd>::uninit();",
+    ),
+    (
+        "hex constant",
+        "pub const STATUS_PWD_TOO_LONG: NTSTATUS = 0xC000027Au32 as _;",
+    ),
+    (
+        "typed integer constant",
+        "pub const X_PASSWORD_Y: i32 = -2147221113i32;",
+    ),
+    (
+        "c hex constant",
+        "#define ERROR_INVALID_PASSWORD_NAME 0x0000052B\nstatic const DWORD kPasswordFlags = 0x80310027;",
+    ),
+    (
+        "integer constant ending a statement",
+        "pub const LOGON_ZERO_PASSWORD_BUFFER: u32 = 2147483648;",
+    ),
     ("legacy env from a variable", "ENV API_TOKEN $BUILD_TOKEN\n"),
     (
         "prose after env",

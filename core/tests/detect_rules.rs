@@ -1609,3 +1609,31 @@ fn a_bare_card_number_in_code_needs_a_card_keyword_a_grouped_one_does_not() {
         );
     }
 }
+
+/// A 40-byte identifier made of words has the length and classes of an AWS secret but is a
+/// name; a random one still counts.
+#[test]
+fn a_bare_forty_byte_identifier_is_not_an_aws_secret() {
+    let scanner = Scanner::new(&sluice_core::DetectorOptions::default()).expect("scanner");
+    for name in [
+        "interface ID3D12ShaderReflectionConstantBufferVtbl {",
+        "pub totalInboundPerIPDiscardedPacketsV6Count: u64,",
+    ] {
+        let word = name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|w| w.len() == 40)
+            .expect("a 40-byte word");
+        assert_eq!(word.len(), 40);
+        assert!(
+            findings(&scanner, name).is_empty(),
+            "{name}: {:?}",
+            findings(&scanner, name)
+        );
+    }
+    let random = "value wJ8rTq2Zx7Vb/Lm4Np9Kd3Hs6Fg1Yc5Ra0Ue+Io2 status";
+    let found = findings(&scanner, random);
+    assert!(
+        found.iter().any(|f| f.rule == "aws-secret-access-key"),
+        "{found:?}"
+    );
+}

@@ -312,12 +312,50 @@ pub(crate) fn is_literal(text: &str, ks: usize, vs: usize, ve: usize) -> bool {
     if is_identifier(value) && matches!(next, Some(b'<' | b'[' | b'.' | b'?' | b'!' | b'{')) {
         return false;
     }
+    if is_number_literal(value, bytes.get(ve..).unwrap_or_default()) {
+        return false;
+    }
     // `*const c_char`, `&mut buf`, `*ptr`: a pointer type or a dereference.
     let pointer = matches!(value, [b'*' | b'&', c, ..] if c.is_ascii_alphabetic() || *c == b'_');
     if pointer || is_named_constant(value) || in_expression(bytes, ve) {
         return false;
     }
     true
+}
+
+/// A number written the way code writes constants: `0xC000027A`, `0o755`, `2242u32`,
+/// `-2147221113i32`, or plain digits ending a statement or cast (`= 3221225516;`,
+/// `= 7 as _`). Digits alone on a configuration line (`DB_PASSWORD=83920174`) may be a PIN
+/// and stay values.
+fn is_number_literal(v: &[u8], after: &[u8]) -> bool {
+    let v = v.strip_prefix(b"-").unwrap_or(v);
+    let radix = [&b"0x"[..], b"0X", b"0o", b"0b"]
+        .iter()
+        .find_map(|p| v.strip_prefix(*p));
+    if let Some(digits) = radix {
+        return !digits.is_empty()
+            && digits.first().is_some_and(u8::is_ascii_hexdigit)
+            && digits
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'_');
+    }
+    let digits = v
+        .iter()
+        .take_while(|&&b| b.is_ascii_digit() || b == b'_')
+        .count();
+    if digits == 0 {
+        return false;
+    }
+    let suffix = v.get(digits..).unwrap_or_default();
+    const SUFFIXES: [&[u8]; 18] = [
+        b"u8", b"u16", b"u32", b"u64", b"u128", b"usize", b"i8", b"i16", b"i32", b"i64", b"i128",
+        b"isize", b"f32", b"f64", b"L", b"UL", b"ULL", b"LL",
+    ];
+    if suffix.is_empty() {
+        let rest = after.trim_ascii_start();
+        return rest.first() == Some(&b';') || rest.starts_with(b"as ");
+    }
+    SUFFIXES.iter().any(|s| suffix.eq_ignore_ascii_case(s))
 }
 
 /// `ATNSTATE_INVALID_STATE`, `__X32_SYSCALL_BIT`, `next_tokens_state`: words of one case
@@ -370,6 +408,10 @@ fn is_identifier(v: &[u8]) -> bool {
 
 /// `a.b`, `a::b`, `::a::b`, `a->b`, `self.token`: segments that are all identifiers.
 fn is_path(v: &[u8]) -> bool {
+    // A path cut at a turbofish (`mem::MaybeUninit::<T>`) ends in `::`.
+    if let Some(head) = v.strip_suffix(b"::") {
+        return !head.is_empty() && (is_identifier(head) || is_path(head));
+    }
     let s = v.strip_prefix(b"::").unwrap_or(v);
     let mut segments = 0;
     let mut rest = s;

@@ -18,7 +18,7 @@ mod pii;
 pub mod validate;
 mod viable;
 
-pub use viable::Hold;
+pub use viable::{Hold, PROSE_OPENER_WORDS};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex_automata::util::syntax;
@@ -802,13 +802,37 @@ fn bare_aws_secrets(bytes: &[u8], start: usize, end: usize, hits: &mut Vec<Hit>)
             && value.iter().any(u8::is_ascii_lowercase)
             && value.iter().any(u8::is_ascii_digit);
         let text = std::str::from_utf8(value).unwrap_or("");
-        if classes && validate::shannon_entropy(value) >= 4.2 && !validate::is_placeholder(text) {
+        if classes
+            && !reads_as_words(value)
+            && validate::shannon_entropy(value) >= 4.2
+            && !validate::is_placeholder(text)
+        {
             hits.push(Hit {
                 generic: true,
                 ..Hit::new("aws-secret-access-key", Category::Credential, s, k, false)
             });
         }
     }
+}
+
+/// An identifier made of words (`ID3D12ShaderReflectionConstantBuffer`,
+/// `totalInboundPerIPDiscardedPackets`): half its bytes or more sit in runs of three or more
+/// lower-case letters. Random base64 of that length almost never does (a lower-case letter is
+/// 26 of 64 symbols).
+fn reads_as_words(value: &[u8]) -> bool {
+    let mut in_runs = 0;
+    let mut run = 0;
+    for &b in value.iter().chain(std::iter::once(&b' ')) {
+        if b.is_ascii_lowercase() {
+            run += 1;
+        } else {
+            if run >= 3 {
+                in_runs += run;
+            }
+            run = 0;
+        }
+    }
+    in_runs * 2 >= value.len()
 }
 
 /// Sorts hits, removes duplicates, lets specific rules win over generic ones they overlap,

@@ -55,6 +55,42 @@ const SCHEME_OPENERS: &[&str] = &[
     "ldap://", "imaps://", "imap://", "jdbc:",
 ];
 
+/// Words of ordinary prose that are also the whole leading letters of an opener (`ops_eyJ…`,
+/// `re_…`, `key-…`, `sha256~…`, `https://hooks…`). As the last word of a stream they leave at
+/// once instead of waiting for the next event: what can leave is the published opener only, and
+/// when a token does follow, the mask starts right after it (`ops[REDACTED:…]`). A prefix of
+/// one of them (`op`) is still held, as is every opener that is not a word of prose (`ghp`,
+/// `xoxb`, `sk`).
+pub const PROSE_OPENER_WORDS: &[&str] = &[
+    "Account",
+    "access",
+    "api",
+    "ftp",
+    "github",
+    "hooks",
+    "http",
+    "https",
+    "imap",
+    "key",
+    "ldap",
+    "mariadb",
+    "mongodb",
+    "mysql",
+    "npm",
+    "ops",
+    "pat",
+    "postgres",
+    "postgresql",
+    "re",
+    "redis",
+    "sat",
+    "secret",
+    "sha",
+    "sig",
+    "smtp",
+    "webhook",
+];
+
 /// Shortest trailing plain word that counts as the start of a context keyword: two letters
 /// (`to`, `co`, `pa`) are common words and keywords are matched in any case.
 const MIN_KEYWORD_PREFIX: usize = 3;
@@ -555,7 +591,10 @@ impl Viability {
             let rest = word.get(i..).unwrap_or_default();
             bucket(&self.openers, b).iter().any(|lit| {
                 rest.starts_with(lit)
-                    || (i == 0 && word.len() >= MIN_OPENER_PREFIX && lit.starts_with(word))
+                    || (i == 0
+                        && word.len() >= MIN_OPENER_PREFIX
+                        && lit.starts_with(word)
+                        && !PROSE_OPENER_WORDS.contains(&std::str::from_utf8(word).unwrap_or("")))
             }) || bucket(&self.custom_openers, b)
                 .iter()
                 .any(|lit| rest.starts_with(lit) || (i == 0 && lit.starts_with(word)))
