@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::FingerprintKey;
 use crate::codec::{
-    self, Api, CodecError, Framing, ResponseRewriter, StreamKey, TextFilter, TextRef, TokenUsage,
+    self, Api, CodecError, Framing, ResponseRewriter, Role, StreamKey, TextFilter, TextRef,
+    TokenUsage,
 };
 use crate::decompress::{ContentEncoding, Decompressor};
 use crate::detect::Scanner;
@@ -19,6 +20,7 @@ use crate::finding::Category;
 use crate::holdback::{Counted, HeldBack, Redactor};
 use crate::inject::InjectionDetector;
 use crate::policy::identity::{Identity, IdentityInputs, IdentitySource};
+use crate::policy::roles::{RoleScores, RoleThresholds};
 use crate::policy::rules::{Activation, DryRun, RequestFacts, RuleDecision, RuleSet};
 use crate::policy::{Action, DirectionPolicy, Policy};
 
@@ -287,6 +289,8 @@ pub struct Engine {
     hold_request: Arc<Scanner>,
     hold_response: Arc<Scanner>,
     injection: Arc<InjectionDetector>,
+    /// The policy's per-role thresholds, resolved once.
+    injection_roles: RoleThresholds,
     /// Hex SHA-256 of the policy document (of its JSON serialisation until one is given).
     policy_sha256: Arc<str>,
     fingerprint: Option<Arc<FingerprintKey>>,
@@ -336,6 +340,10 @@ impl Engine {
         } else {
             InjectionDetector::new()
         });
+        let injection_roles = policy
+            .detectors
+            .injection_roles
+            .thresholds(policy.detectors.injection_threshold);
         let rules = Arc::new(RuleSet::compile(&policy.rules)?);
         let hold_none = if rules.is_empty() {
             scanner.clone()
@@ -353,6 +361,7 @@ impl Engine {
             hold_request,
             hold_response,
             injection,
+            injection_roles,
             policy_sha256,
             fingerprint: None,
         })
@@ -404,7 +413,7 @@ impl Engine {
             rule_errors: Vec::new(),
             request_uniform: None,
             response_uniform: None,
-            request_injection: 0.0,
+            request_injection: RoleScores::default(),
             evaluated_findings: usize::MAX,
             api: None,
             model: None,
@@ -430,7 +439,7 @@ impl Engine {
         let injection = p
             .detectors
             .injection
-            .then(|| (self.injection.clone(), p.detectors.injection_threshold));
+            .then(|| (self.injection.clone(), self.injection_roles));
         let (dp, hold) = match (direction, uniform) {
             (_, Some(a)) => {
                 // `allow` still counts what passed (relabelled at the audit), so the record
@@ -556,8 +565,8 @@ struct ResponseState {
     redactor: Redactor,
     decompressor: Option<Decompressor>,
     /// Text per stream kept for the injection score rules read, and the highest score seen.
-    scored: BTreeMap<StreamKey, String>,
-    injection: f32,
+    scored: BTreeMap<StreamKey, (Role, String)>,
+    injection: RoleScores,
     /// Messages the rewriter had refused at the last chunk (see `holding_messages`).
     refused: u32,
 }
@@ -596,7 +605,7 @@ pub struct Exchange {
     /// A rule decided the whole direction: its action replaced the category defaults.
     request_uniform: Option<Action>,
     response_uniform: Option<Action>,
-    request_injection: f32,
+    request_injection: RoleScores,
     /// Response findings count at the last evaluation (re-evaluate only when it grows).
     evaluated_findings: usize,
 }
@@ -610,8 +619,19 @@ const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cooki
 struct Scoring<'a> {
     inner: &'a mut dyn TextFilter,
     detector: &'a InjectionDetector,
-    score: &'a mut f32,
-    pending: Option<&'a mut BTreeMap<StreamKey, String>>,
+    /// Which roles are scored at all (the policy's `injection_roles`).
+    roles: RoleThresholds,
+    scores: &'a mut RoleScores,
+    pending: Option<&'a mut BTreeMap<StreamKey, (Role, String)>>,
+}
+
+impl Scoring<'_> {
+    fn score(&mut self, role: Role, text: &str) {
+        if self.roles.get(role).is_some() {
+            let s = self.detector.analyze(text).score;
+            self.scores.record(role, s);
+        }
+    }
 }
 
 /// Streamed text scored per stream, bounded like the redactor's own injection window.
@@ -620,7 +640,10 @@ const SCORE_WINDOW: usize = 8 * 1024;
 impl TextFilter for Scoring<'_> {
     fn delta(&mut self, text: TextRef<'_>, out: &mut String) {
         if let Some(p) = self.pending.as_deref_mut() {
-            let buf = p.entry(text.key).or_default();
+            let (role, buf) = p
+                .entry(text.key)
+                .or_insert_with(|| (text.role, String::new()));
+            *role = text.role;
             let mut room = SCORE_WINDOW.saturating_sub(buf.len()).min(text.text.len());
             while !text.text.is_char_boundary(room) {
                 room -= 1;
@@ -630,12 +653,12 @@ impl TextFilter for Scoring<'_> {
         self.inner.delta(text, out);
     }
     fn full(&mut self, text: TextRef<'_>, out: &mut String) {
-        *self.score = self.score.max(self.detector.analyze(text.text).score);
+        self.score(text.role, text.text);
         self.inner.full(text, out);
     }
     fn end(&mut self, key: StreamKey, out: &mut String) {
-        if let Some(text) = self.pending.as_deref_mut().and_then(|p| p.remove(&key)) {
-            *self.score = self.score.max(self.detector.analyze(&text).score);
+        if let Some((role, text)) = self.pending.as_deref_mut().and_then(|p| p.remove(&key)) {
+            self.score(role, &text);
         }
         self.inner.end(key, out);
     }
@@ -799,14 +822,14 @@ impl Exchange {
                         .map(|f| (Direction::Response, f.rule, f.category))
                 })),
         );
-        let score = self
+        let scores = self
             .request_injection
-            .max(response.map_or(0.0, |s| s.injection));
+            .merge(&response.map_or_else(RoleScores::default, |s| s.injection));
         let activation = self.activation.as_ref()?;
         let d = self
             .engine
             .rules
-            .evaluate(activation, direction, &facts, score);
+            .evaluate_scored(activation, direction, &facts, &scores);
         for dr in &d.dry_run {
             if !self
                 .dry_run
@@ -924,7 +947,8 @@ impl Exchange {
             let mut scoring = Scoring {
                 inner: redactor,
                 detector: &engine.injection,
-                score: &mut self.request_injection,
+                roles: engine.injection_roles,
+                scores: &mut self.request_injection,
                 pending: None,
             };
             codec::rewrite_request(api, body, &mut scoring)
@@ -1090,7 +1114,7 @@ impl Exchange {
                 .redactor(Direction::Response, streamed, self.response_uniform),
             decompressor,
             scored: BTreeMap::new(),
-            injection: 0.0,
+            injection: RoleScores::default(),
             refused: 0,
         });
         HeadersOutcome::Continue(m)
@@ -1136,7 +1160,8 @@ impl Exchange {
                 let mut scoring = Scoring {
                     inner: &mut state.redactor,
                     detector: &engine.injection,
-                    score: &mut state.injection,
+                    roles: engine.injection_roles,
+                    scores: &mut state.injection,
                     pending: Some(&mut state.scored),
                 };
                 state

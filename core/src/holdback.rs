@@ -16,6 +16,7 @@ use crate::codec::{Role, StreamKey, TextFilter, TextRef};
 use crate::detect::Scanner;
 use crate::finding::{Category, Finding};
 use crate::inject::InjectionDetector;
+use crate::policy::roles::RoleThresholds;
 use crate::policy::{Action, DirectionPolicy};
 
 /// Already-released text kept to the left of the pending text, so that a keyword that left
@@ -75,7 +76,7 @@ pub struct Redactor {
     /// Decides what to hold: only the families this direction masks or blocks, so a flagged
     /// family (counted, not masked) never delays text.
     hold: Arc<Scanner>,
-    injection: Option<(Arc<InjectionDetector>, f32)>,
+    injection: Option<(Arc<InjectionDetector>, RoleThresholds)>,
     policy: DirectionPolicy,
     cap: usize,
     streams: BTreeMap<StreamKey, Holdback>,
@@ -92,7 +93,7 @@ impl Redactor {
     pub fn new(
         scanner: Arc<Scanner>,
         hold: Arc<Scanner>,
-        injection: Option<(Arc<InjectionDetector>, f32)>,
+        injection: Option<(Arc<InjectionDetector>, RoleThresholds)>,
         policy: DirectionPolicy,
         cap: usize,
     ) -> Self {
@@ -204,10 +205,13 @@ impl Redactor {
     }
 
     fn check_injection(&mut self, text: &str, role: Role) {
-        let Some((detector, threshold)) = &self.injection else {
+        let Some((detector, thresholds)) = &self.injection else {
             return;
         };
-        let threshold = *threshold;
+        // A role the policy does not score (by default the operator's system prompt).
+        let Some(threshold) = thresholds.get(role) else {
+            return;
+        };
         if text.is_empty() {
             return;
         }

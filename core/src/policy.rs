@@ -7,6 +7,7 @@
 
 pub mod document;
 pub mod identity;
+pub mod roles;
 pub mod rules;
 pub mod testing;
 pub mod typecheck;
@@ -17,6 +18,7 @@ use crate::detect::DetectorOptions;
 use crate::detect::custom::{CustomDetector, CustomError};
 use crate::finding::Category;
 use identity::IdentityConfig;
+use roles::InjectionRoles;
 use rules::RuleSpec;
 use testing::TestCase;
 
@@ -182,6 +184,10 @@ pub struct Detectors {
     pub injection_model: bool,
     /// Injection score at or above which a finding is reported.
     pub injection_threshold: f32,
+    /// Which roles are scored, and how strictly (`policy/roles.rs`): by default the system
+    /// prompt is not scored and tool results and descriptions are scored strictly.
+    #[serde(skip_serializing_if = "InjectionRoles::is_default")]
+    pub injection_roles: InjectionRoles,
     /// The policy's own detectors (version 2), scanned and held back like the built-in ones.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custom: Vec<CustomDetector>,
@@ -226,6 +232,7 @@ impl Default for Detectors {
             injection: true,
             injection_model: false,
             injection_threshold: crate::inject::InjectionDetector::DEFAULT_THRESHOLD,
+            injection_roles: InjectionRoles::default(),
             custom: Vec::new(),
         }
     }

@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 
 use super::Action;
 use super::identity::Identity;
+use super::roles::{ALL_ROLES, RoleScores};
 use super::typecheck::{self, TypeErrorKind};
+use crate::codec::role_name;
 use crate::exchange::Direction;
 use crate::finding::Category;
 
@@ -357,13 +359,31 @@ impl RuleSet {
         self.reads_injection
     }
 
-    /// Evaluates the rules in order for one phase of an exchange.
+    /// Evaluates the rules in order for one phase of an exchange, with one injection score
+    /// and no per-role scores.
     pub fn evaluate(
         &self,
         base: &Activation,
         direction: Direction,
         findings: &[FindingFact],
         injection_score: f32,
+    ) -> RuleDecision {
+        self.evaluate_scored(
+            base,
+            direction,
+            findings,
+            &RoleScores::overall(injection_score),
+        )
+    }
+
+    /// Evaluates the rules in order for one phase of an exchange; `injection.roles` holds the
+    /// highest score per role.
+    pub fn evaluate_scored(
+        &self,
+        base: &Activation,
+        direction: Direction,
+        findings: &[FindingFact],
+        scores: &RoleScores,
     ) -> RuleDecision {
         let mut decision = RuleDecision::default();
         if self.rules.is_empty() {
@@ -400,7 +420,13 @@ impl RuleSet {
             .collect();
         ctx.add_variable_from_value("findings", Value::List(Arc::new(list)));
         let mut inj = HashMap::new();
-        inj.insert("score", Value::Float(f64::from(injection_score)));
+        inj.insert("score", Value::Float(f64::from(scores.max)));
+        let roles: HashMap<String, Value> = ALL_ROLES
+            .iter()
+            .zip(scores.by_role)
+            .map(|(&r, s)| (role_name(r).to_string(), Value::Float(f64::from(s))))
+            .collect();
+        inj.insert("roles", Value::from(roles));
         ctx.add_variable_from_value("injection", Value::from(inj));
 
         for rule in &self.rules {

@@ -46,6 +46,7 @@ enum Obj {
     Identity,
     Request,
     Injection,
+    InjectionRoles,
     Finding,
 }
 
@@ -55,6 +56,7 @@ impl Obj {
             Obj::Identity => "identity",
             Obj::Request => "request",
             Obj::Injection => "injection",
+            Obj::InjectionRoles => "injection.roles",
             Obj::Finding => "a finding",
         }
     }
@@ -63,7 +65,17 @@ impl Obj {
         match self {
             Obj::Identity => &["principal", "source", "claims"],
             Obj::Request => &["method", "path", "host", "headers"],
-            Obj::Injection => &["score"],
+            Obj::Injection => &["score", "roles"],
+            Obj::InjectionRoles => &[
+                "system",
+                "user",
+                "assistant",
+                "tool_result",
+                "tool_arguments",
+                "tool_description",
+                "reasoning",
+                "other",
+            ],
             Obj::Finding => &["rule", "category", "direction", "count"],
         }
     }
@@ -76,6 +88,8 @@ impl Obj {
             (Obj::Request, "method" | "path" | "host") => Ty::String,
             (Obj::Request, "headers") => Ty::Map(Box::new(Ty::String), Box::new(Ty::String)),
             (Obj::Injection, "score") => Ty::Double,
+            (Obj::Injection, "roles") => Ty::Object(Obj::InjectionRoles),
+            (Obj::InjectionRoles, n) if Obj::InjectionRoles.fields().contains(&n) => Ty::Double,
             (Obj::Finding, "rule" | "category" | "direction") => Ty::String,
             (Obj::Finding, "count") => Ty::Int,
             _ => return None,
@@ -743,6 +757,7 @@ mod tests {
             "has(identity.claims.groups) && \"contractors\" in identity.claims.groups",
             "has(request.headers.foo) && has(identity.principal)",
             "injection.score > 0.8 || injection.score >= 1",
+            "injection.roles.tool_result > 0.5 || injection.roles.system >= 0.9",
             "findings.filter(f, f.direction == direction).size() > 2",
             "size(findings.map(f, f.rule)) == 0",
             "findings.exists_one(f, f.count >= 3 && f.rule.contains(\"key\"))",
@@ -788,6 +803,8 @@ mod tests {
         assert!(m.contains("unknown field 'categry' on a finding"), "{m}");
         let m = rejected("injection.scroe > 0.5");
         assert!(m.contains("'scroe' on injection"), "{m}");
+        let m = rejected("injection.roles.tool_results > 0.5");
+        assert!(m.contains("'tool_results' on injection.roles"), "{m}");
         let m = rejected(r#"request.hots == "x""#);
         assert!(m.contains("'hots' on request"), "{m}");
         let m = rejected(r#"identity["princpal"] == "x""#);
