@@ -108,6 +108,22 @@ fn one_secret_in_every_syntax_is_found_exactly() {
 /// Names bound to something other than a literal value.
 const NOT_BOUND: &[(&str, &str)] = &[
     (
+        "rust path through a keyword",
+        "- `User::gecos` and corresponding `libc::passwd::pw_gecos` are supported on",
+    ),
+    (
+        "struct field set from a function name",
+        "    check_private_key_bytes: x25519_check_private_key_bytes,",
+    ),
+    (
+        "parameter typed by a type name",
+        "    my_private_key: EphemeralPrivateKey,",
+    ),
+    (
+        "constant with algorithm numbers",
+        "let traffic_secret_expander = TLS13_CHACHA20_POLY1305_SHA256_INTERNAL\n    .derive();",
+    ),
+    (
         "rust turbofish path",
         "let mut pwd = mem::MaybeUninit::<libc::passwd>::uninit();",
     ),

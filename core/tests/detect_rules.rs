@@ -1637,3 +1637,43 @@ fn a_bare_forty_byte_identifier_is_not_an_aws_secret() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_last_line_of_a_base64_block_is_not_an_aws_secret() {
+    let scanner = Scanner::new(&sluice_core::DetectorOptions::default()).expect("scanner");
+    // A certificate body (not a private key: no PEM rule covers it) wrapped at 64, whose last
+    // line is 40 characters, as plain text and as a Rust string with `\r\n` escapes.
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut state: u32 = 0x2545_f491;
+    let mut line = |n: usize| -> String {
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                alphabet[(state >> 16) as usize % 64] as char
+            })
+            .collect()
+    };
+    let body: Vec<String> = (0..3).map(|_| line(64)).collect();
+    let last = "wJ8rTq2Zx7Vb/Lm4Np9Kd3Hs6Fg1Yc5Ra0Ue+Io2";
+    let plain = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n{last}\n-----END CERTIFICATE-----\n",
+        body.join("\n")
+    );
+    let escaped = format!(
+        "const CERT: &str = \"-----BEGIN CERTIFICATE-----\\r\n{}\\r\n{last}\\r\n-----END CERTIFICATE-----\\r\n\";",
+        body.join("\\r\n")
+    );
+    for text in [plain, escaped] {
+        let found = findings(&scanner, &text);
+        assert!(
+            !found.iter().any(|f| f.rule == "aws-secret-access-key"),
+            "{text}: {found:?}"
+        );
+    }
+    // The same 40 characters after a short line are still a key.
+    let found = findings(&scanner, &format!("secret\n{last}\n"));
+    assert!(
+        found.iter().any(|f| f.rule == "aws-secret-access-key"),
+        "{found:?}"
+    );
+}

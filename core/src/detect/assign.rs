@@ -262,6 +262,17 @@ pub(crate) fn is_literal(text: &str, ks: usize, vs: usize, ve: usize) -> bool {
     {
         g += 1;
     }
+    // `libc::passwd::pw_gecos`: a path separator, not the `:` operator (`::=` and `:::=`
+    // still are operators).
+    let colons = bytes
+        .get(g..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|&&b| b == b':')
+        .count();
+    if colons >= 2 && bytes.get(g + colons) != Some(&b'=') {
+        return false;
+    }
     let element = bytes.get(g) == Some(&b'>');
     match bytes.get(g) {
         // setName("…"): a call is a binding only when it is a setter.
@@ -310,6 +321,15 @@ pub(crate) fn is_literal(text: &str, ks: usize, vs: usize, ve: usize) -> bool {
         }
     }
     if is_identifier(value) && matches!(next, Some(b'<' | b'[' | b'.' | b'?' | b'!' | b'{')) {
+        return false;
+    }
+    // `check_private_key_bytes: x25519_check_private_key_bytes,`, `key: EphemeralPrivateKey)`:
+    // an unquoted name that reads as words, ending a field, an argument or a statement, is a
+    // variable or a type. Configuration values end at the line.
+    if is_identifier(value)
+        && matches!(next, Some(b',' | b')' | b';'))
+        && super::reads_as_words(value)
+    {
         return false;
     }
     if is_number_literal(value, bytes.get(ve..).unwrap_or_default()) {
@@ -367,8 +387,16 @@ fn is_named_constant(v: &[u8]) -> bool {
         && v.split(|&b| b == b'_').all(|seg| {
             let one_case =
                 !seg.iter().any(u8::is_ascii_uppercase) || !seg.iter().any(u8::is_ascii_lowercase);
-            // Words, not hex: `X32` is a name, `sk_9f3a…` is a key.
-            one_case && seg.iter().filter(|b| b.is_ascii_digit()).count() <= 3
+            // Words, not hex: `X32` and `POLY1305` are names, `sk_9f3a…` is a key.
+            let digits = seg.iter().filter(|b| b.is_ascii_digit()).count();
+            let letters_then_digits = {
+                let letters = seg.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+                letters >= 2
+                    && seg
+                        .get(letters..)
+                        .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+            };
+            one_case && (digits <= 3 || letters_then_digits)
         })
 }
 

@@ -532,6 +532,16 @@ impl Scanner {
                 self.scan_view(&view.text, depth - 1, &mut inner);
                 for h in inner {
                     let (s, e) = view.source_span(h.start, h.end);
+                    // A bare AWS secret with no escape inside stood in the plain text too,
+                    // where its neighbours (a wrapped base64 block) were in sight; the
+                    // decoded line alone has lost them.
+                    if h.generic
+                        && h.rule == "aws-secret-access-key"
+                        && view.encoding == Encoding::JsonEscape
+                        && e - s == h.end - h.start
+                    {
+                        continue;
+                    }
                     hits.push(Hit {
                         start: gate::floor_boundary(text, s),
                         end: gate::ceil_boundary(text, e),
@@ -804,6 +814,7 @@ fn bare_aws_secrets(bytes: &[u8], start: usize, end: usize, hits: &mut Vec<Hit>)
         let text = std::str::from_utf8(value).unwrap_or("");
         if classes
             && !reads_as_words(value)
+            && !ends_base64_block(bytes, s)
             && validate::shannon_entropy(value) >= 4.2
             && !validate::is_placeholder(text)
         {
@@ -815,11 +826,51 @@ fn bare_aws_secrets(bytes: &[u8], start: usize, end: usize, hits: &mut Vec<Hit>)
     }
 }
 
+/// Whether the line holding `at` continues a base64 block: the line before it ends in a run of
+/// 60 or more base64 characters (a PEM or MIME body wraps at 64 or 76), so a 40-character
+/// line is that block's last line, not a key. Escapes and quotes a source file wraps such
+/// lines in (`\r\n"`) are skipped.
+fn ends_base64_block(bytes: &[u8], at: usize) -> bool {
+    let line_start = bytes
+        .get(..at)
+        .and_then(|b| b.iter().rposition(|&c| c == b'\n'))
+        .map_or(0, |p| p + 1);
+    let Some(prev) = line_start.checked_sub(1).and_then(|nl| bytes.get(..nl)) else {
+        return false;
+    };
+    let mut e = prev.len();
+    loop {
+        let tail = prev.get(..e).unwrap_or_default();
+        if let Some(t) = tail
+            .strip_suffix(b"\\r\\n")
+            .or_else(|| tail.strip_suffix(b"\\n"))
+            .or_else(|| tail.strip_suffix(b"\\r"))
+        {
+            e = t.len();
+        } else if tail
+            .last()
+            .is_some_and(|&c| matches!(c, b'\r' | b' ' | b'\t' | b'"' | b'\'' | b'\\' | b','))
+        {
+            e -= 1;
+        } else {
+            break;
+        }
+    }
+    let run = prev
+        .get(..e)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .take_while(|&&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+        .count();
+    run >= 60
+}
+
 /// An identifier made of words (`ID3D12ShaderReflectionConstantBuffer`,
 /// `totalInboundPerIPDiscardedPackets`): half its bytes or more sit in runs of three or more
 /// lower-case letters. Random base64 of that length almost never does (a lower-case letter is
 /// 26 of 64 symbols).
-fn reads_as_words(value: &[u8]) -> bool {
+pub(crate) fn reads_as_words(value: &[u8]) -> bool {
     let mut in_runs = 0;
     let mut run = 0;
     for &b in value.iter().chain(std::iter::once(&b' ')) {
