@@ -1599,6 +1599,10 @@ fn a_bare_card_number_in_code_needs_a_card_keyword_a_grouped_one_does_not() {
         "fn f(a: u64) { g(4111111111111111) }",
         "let xs = [1, 2, 4111111111111111];",
         "mix(a.len(), 4111111111111111)",
+        // Operands in comments of numeric code.
+        "// if b < 1.5 we get z_i < 4485585228861014016.",
+        "//                  > 4485585228861014016",
+        "// rec1value R ::= { mantissa -4386812962460287, base 2, exponent 14 }",
     ];
     for text in literals {
         assert!(

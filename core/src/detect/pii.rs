@@ -398,8 +398,8 @@ fn last_non_space(text: &[u8]) -> Option<(usize, u8)> {
 
 /// The run is an element of a list or call (`[`, `(`, `{` before it, or `,` after a number
 /// or an expression), carries a type suffix or ends a statement (`u64`, `_`, `;` right after
-/// it), is a table row of its own (`    4111…,` on a line), or follows another long number (a
-/// table of constants).
+/// it), is a table row of its own (`    4111…,` on a line), follows another long number (a
+/// table of constants), or is an operand (after `<`, `>`, `*`, `/`, `^`, `%`, or negative).
 fn integer_literal_context(text: &[u8], start: usize, end: usize) -> bool {
     let before = text.get(..start).unwrap_or_default();
     let listed = match last_non_space(before) {
@@ -438,7 +438,17 @@ fn integer_literal_context(text: &[u8], start: usize, end: usize) -> bool {
         run = if b.is_ascii_digit() { run + 1 } else { 0 };
         run >= 6
     });
-    listed || suffixed || table_row || after_long_number
+    // An operand: `z_i < N`, `> N`, `x * N`, or a negative number (`mantissa -N`).
+    let operand = matches!(
+        last_non_space(before),
+        Some((_, b'<' | b'>' | b'*' | b'/' | b'^' | b'%'))
+    ) || (before.last() == Some(&b'-')
+        && before
+            .len()
+            .checked_sub(2)
+            .and_then(|i| before.get(i))
+            .is_none_or(|b| b.is_ascii_whitespace() || matches!(b, b'(' | b'[' | b'{' | b',')));
+    listed || suffixed || table_row || after_long_number || operand
 }
 
 fn ssn_ok(text: &[u8], groups: &[Group], a: usize) -> bool {
