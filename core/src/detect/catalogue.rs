@@ -72,6 +72,9 @@ pub enum Check {
     Luhn,
     /// ISO 7064 mod-97 over the value's letters and digits, as IBANs use it.
     Mod97,
+    /// Standard base64 of `user:password`, both parts printable and non-empty (HTTP Basic
+    /// credentials, Docker's `auths` entries).
+    Base64UserPassword,
 }
 
 impl Check {
@@ -188,6 +191,7 @@ enum CheckName {
     PemBody,
     Luhn,
     Mod97,
+    Base64UserPassword,
 }
 
 impl CheckName {
@@ -200,6 +204,7 @@ impl CheckName {
             CheckName::PemBody => Check::PemBody,
             CheckName::Luhn => Check::Luhn,
             CheckName::Mod97 => Check::Mod97,
+            CheckName::Base64UserPassword => Check::Base64UserPassword,
         }
     }
 }
@@ -375,6 +380,7 @@ pattern = '\b(acme_[a-z0-9]{20})\b'
             ("pem-body", Check::PemBody),
             ("luhn", Check::Luhn),
             ("mod97", Check::Mod97),
+            ("base64-user-password", Check::Base64UserPassword),
         ] {
             let rules = parse(&format!("{ONE}check = \"{name}\"\n")).expect(name);
             assert_eq!(rules.first().map(|r| r.check), Some(check), "{name}");

@@ -752,6 +752,7 @@ fn accept(rule: &Rule, value: &str) -> Option<bool> {
         Check::Bech32 => validate::bech32(value),
         Check::PemBody => validate::pem_body(value).then_some(true)?,
         Check::Luhn => validate::luhn(value).then_some(true)?,
+        Check::Base64UserPassword => validate::base64_user_password(value).then_some(true)?,
         Check::Mod97 => {
             let compact: Vec<u8> = value
                 .bytes()

@@ -247,6 +247,26 @@ pub fn bech32(s: &str) -> bool {
     chk == 1
 }
 
+/// Standard base64 of `user:password`: both parts non-empty, printable ASCII (no spaces in the
+/// user), and the password not a placeholder. What HTTP Basic and Docker's `auths` carry.
+pub fn base64_user_password(value: &str) -> bool {
+    use base64::Engine as _;
+    let Ok(plain) = base64::engine::general_purpose::STANDARD.decode(value.trim()) else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(&plain) else {
+        return false;
+    };
+    let Some((user, password)) = text.split_once(':') else {
+        return false;
+    };
+    !user.is_empty()
+        && !password.is_empty()
+        && user.bytes().all(|b| b.is_ascii_graphic())
+        && password.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        && !is_placeholder(password)
+}
+
 /// A PEM body must carry real key material, not `...` or `<key>`.
 pub fn pem_body(block: &str) -> bool {
     let body = block
