@@ -2,7 +2,7 @@
 //! of code, by language) and `bulk-pii` (many personal records, a CSV/JSON dump).
 //!
 //! Pure functions over a whole text, linear in its length: one pass over lines with byte
-//! checks, and one Aho-Corasick pass of language tokens over each candidate block (at most
+//! checks, and one leftmost-longest Aho-Corasick pass of language tokens over each candidate block (at most
 //! [`LANGUAGE_WINDOW`] bytes of it). Reported as findings of [`DATA_CLASS`], whose action is
 //! `flag`: they are never masked (masking a whole code block would corrupt the prompt); a
 //! policy that wants to refuse uses a rule (`findings.exists(f, f.rule.startsWith(...))`).
@@ -37,7 +37,7 @@ pub const MIN_PII_RECORDS: usize = 10;
 /// Bytes of a line looked at to decide whether it looks like code.
 pub const LINE_WINDOW: usize = 512;
 /// Bytes of a block whose language tokens are counted.
-pub const LANGUAGE_WINDOW: usize = 64 * 1024;
+pub const LANGUAGE_WINDOW: usize = 16 * 1024;
 
 /// The languages `source_code` names, in its rule ids (`source-code-<language>`).
 pub const LANGUAGES: &[&str] = &[
@@ -297,7 +297,18 @@ fn classify_line(line: &[u8]) -> Line {
             Line::Neutral
         };
     }
-    if t.iter().all(|b| b"{}[]();,".contains(b)) {
+    // One pass: which byte classes occur, how many symbols, how many words.
+    let (mut any, mut all, mut symbols, mut words, mut prev_space) = (0u8, 0xffu8, 0, 0, true);
+    for &b in t {
+        let c = BYTE_CLASS.get(usize::from(b)).copied().unwrap_or(0);
+        any |= c;
+        all &= c;
+        symbols += usize::from(c & SYM != 0);
+        let space = b == b' ';
+        words += usize::from(prev_space && !space);
+        prev_space = space;
+    }
+    if all & BRACE != 0 {
         return Line::Brace;
     }
     // Markdown tables, lists and quotes; JSON keys and strings; numbered lists and log lines
@@ -312,28 +323,25 @@ fn classify_line(line: &[u8]) -> Line {
     {
         return Line::Other;
     }
-    let words = t.split(|&b| b == b' ').filter(|w| !w.is_empty()).count();
     // A sentence: several words ending in sentence punctuation.
     if matches!(last, b'.' | b'?' | b'!') && words >= 5 {
         return Line::Other;
     }
-    let symbols = t
-        .iter()
-        .filter(|b| b"(){}[];=<>+*/&|!:$@#%^~\\".contains(b))
-        .count();
-    let strong = ends_statement(t) || has_call(t) || has_operator(t);
+    let strong = ends_statement(t)
+        || (any & PAREN != 0 && has_call(t))
+        || (any & OP != 0 && has_operator(t));
     if strong {
         return Line::Code { strong: true };
     }
     let word_end = t.iter().position(|&b| !ident_byte(b) && b != b'-');
     let head = word_end.and_then(|e| t.get(..e)).unwrap_or(t);
     let after = word_end.and_then(|e| t.get(e)).copied();
-    let opener = OPENERS.iter().any(|k| k.as_bytes() == head)
-        && matches!(after, None | Some(b' ' | b'(' | b':' | b';' | b'{' | b'<'));
-    if opener && (words <= 4 || t.iter().any(|b| STRUCTURE.contains(b))) {
+    let opener = matches!(after, None | Some(b' ' | b'(' | b':' | b';' | b'{' | b'<'))
+        && OPENER_SET.binary_search(&head).is_ok();
+    if opener && (words <= 4 || any & STRUCT != 0) {
         return Line::Code { strong: false };
     }
-    if has_assignment(t) {
+    if any & EQ != 0 && has_assignment(t) {
         return Line::Code { strong: false };
     }
     // `$` variables, `@` attributes and decorators, `.method` chains.
@@ -342,6 +350,71 @@ fn classify_line(line: &[u8]) -> Line {
     }
     Line::Other
 }
+
+/// [`OPENERS`] sorted, for a binary search.
+static OPENER_SET: LazyLock<Vec<&'static [u8]>> = LazyLock::new(|| {
+    let mut v: Vec<&'static [u8]> = OPENERS.iter().map(|k| k.as_bytes()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+});
+
+const SYM: u8 = 1;
+const STRUCT: u8 = 2;
+const OP: u8 = 4;
+const BRACE: u8 = 8;
+const PAREN: u8 = 16;
+const EQ: u8 = 32;
+
+/// Per byte, the classes [`classify_line`] asks about.
+static BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        let mut k = 0;
+        let sym = b"(){}[];=<>+*/&|!:$@#%^~\\";
+        while k < sym.len() {
+            if sym[k] == b {
+                c |= SYM;
+            }
+            k += 1;
+        }
+        k = 0;
+        while k < STRUCTURE.len() {
+            if STRUCTURE[k] == b {
+                c |= STRUCT;
+            }
+            k += 1;
+        }
+        k = 0;
+        let op = b"-=:!&|+$\">;";
+        while k < op.len() {
+            if op[k] == b {
+                c |= OP;
+            }
+            k += 1;
+        }
+        k = 0;
+        let brace = b"{}[]();,";
+        while k < brace.len() {
+            if brace[k] == b {
+                c |= BRACE;
+            }
+            k += 1;
+        }
+        if b == b'(' {
+            c |= PAREN;
+        }
+        if b == b'=' {
+            c |= EQ;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
 
 /// `;`, `{`, `}` closing a line, or `):` / `) {` (a block opener).
 fn ends_statement(t: &[u8]) -> bool {
@@ -512,7 +585,7 @@ static LANGUAGE_TOKENS: LazyLock<Option<Languages>> = LazyLock::new(|| {
         }
     }
     let ac = AhoCorasickBuilder::new()
-        .match_kind(MatchKind::Standard)
+        .match_kind(MatchKind::LeftmostLongest)
         .build(owners.iter().map(|(t, _)| t))
         .ok()?;
     Some(Languages { ac, owners })
@@ -526,7 +599,7 @@ fn language_of(block: &[u8]) -> &'static str {
     };
     let block = block.get(..LANGUAGE_WINDOW).unwrap_or(block);
     let mut score = [0u32; KNOWN];
-    for m in langs.ac.find_overlapping_iter(block) {
+    for m in langs.ac.find_iter(block) {
         let Some((text, credits)) = langs.owners.get(m.pattern().as_usize()) else {
             continue;
         };
