@@ -551,6 +551,10 @@ fn hold_options(
         bitcoin_address: all.bitcoin_address && pii,
         ethereum_address: all.ethereum_address && pii,
         decode_depth: all.decode_depth,
+        // Data classes are never held back for (they judge whole texts only): kept as they
+        // are so the holdback scanner can be the main one when nothing else differs.
+        source_code: all.source_code,
+        bulk_pii: all.bulk_pii,
     }
 }
 

@@ -150,7 +150,14 @@ impl Redactor {
         role: Role,
         value: Option<&str>,
     ) -> Action {
-        let action = self.policy.action_for(rule, category);
+        let mut action = self.policy.action_for(rule, category);
+        // Data classes (a code block, a dump) are flagged at most: masking a whole block
+        // would corrupt the text, and a policy refuses them with a rule instead.
+        if crate::detect::classify::is_data_class(category)
+            && matches!(action, Action::Mask | Action::Block)
+        {
+            action = Action::Flag;
+        }
         if action == Action::Block {
             self.blocked = true;
         }
@@ -188,8 +195,16 @@ impl Redactor {
             }
             // Count each finding once: when the region holding its start is released (a finding
             // whose start left earlier is a late discovery and is counted now).
-            let action = self.count(f.rule, f.category, role, text.get(f.start..f.end));
-            if !matches!(action, Action::Mask | Action::Block) {
+            // A data-class span is a whole block: nothing worth fingerprinting.
+            let value = if crate::detect::classify::is_data_class(f.category) {
+                None
+            } else {
+                text.get(f.start..f.end)
+            };
+            let action = self.count(f.rule, f.category, role, value);
+            if !matches!(action, Action::Mask | Action::Block)
+                || crate::detect::classify::is_data_class(f.category)
+            {
                 continue;
             }
             let start = f.start.max(from).max(cursor);
@@ -311,7 +326,13 @@ impl TextFilter for Redactor {
     }
 
     fn full(&mut self, text: TextRef<'_>, out: &mut String) {
-        let findings = self.scan_into_scratch(text.text);
+        let mut findings = self.scan_into_scratch(text.text);
+        // A whole text: the data classes judge it here (never in deltas, so they hold
+        // nothing back).
+        if self.scanner.classifies() {
+            self.scanner.classify(text.text, &mut findings);
+            findings.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+        }
         self.release(text.text, 0, text.text.len(), &findings, text.role, out);
         self.scratch = findings;
         self.check_injection(text.text, text.role);

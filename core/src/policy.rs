@@ -176,6 +176,13 @@ pub struct Detectors {
     #[serde(skip_serializing_if = "is_false")]
     pub ethereum_address: bool,
     pub decoders: bool,
+    /// Data classes (`docs/detectors.md`, "Data classes"), off by default and left out of
+    /// the serialised policy while off: `source-code-<language>` for a substantial block of
+    /// code, `bulk-pii` for a body carrying many personal records. Flagged, never masked.
+    #[serde(skip_serializing_if = "is_false")]
+    pub source_code: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub bulk_pii: bool,
     pub injection: bool,
     /// Read injection candidates with the trained model beside the rules (`docs/injection.md`):
     /// far more injections found (dev split recall 0.81 vs 0.20 at ≤ 1 % false positives), but
@@ -229,6 +236,8 @@ impl Default for Detectors {
             bitcoin_address: d.bitcoin_address,
             ethereum_address: d.ethereum_address,
             decoders: d.decoders,
+            source_code: d.source_code,
+            bulk_pii: d.bulk_pii,
             injection: true,
             injection_model: false,
             injection_threshold: crate::inject::InjectionDetector::DEFAULT_THRESHOLD,
@@ -269,6 +278,8 @@ impl Detectors {
             bitcoin_address: self.bitcoin_address,
             ethereum_address: self.ethereum_address,
             decoders: self.decoders,
+            source_code: self.source_code,
+            bulk_pii: self.bulk_pii,
             custom: crate::detect::custom::compile(&self.custom)?,
             ..DetectorOptions::default()
         })

@@ -1,8 +1,9 @@
 //! Policy version 2 rules through real Envoy, ext_proc and wasm: a dry-run rule changes no
 //! byte on the wire and is recorded, roll-outs of 0, 50 and 100 % decide by the request id the
 //! client sent (the same id always getting the same answer), a model allow-list refuses in
-//! the provider's error shape before anything goes upstream, and a `when` that fails to
-//! evaluate denies and is audited.
+//! the provider's error shape before anything goes upstream, a `when` that fails to
+//! evaluate denies and is audited, and a rule on the `source-code` data class refuses a prompt
+//! carrying a code block while prose passes.
 //!
 //! One policy holds every rule; each case picks its rule by the model it names, so one stack
 //! per mode serves all cases. The audit record is read from `sluice serve --audit` (ext_proc)
@@ -27,7 +28,11 @@ fn policy() -> String {
     serde_json::json!({
         "version": 2,
         "policy_id": "e2e-rules",
+        "detectors": {"source_code": true},
         "rules": [
+            {"id": "no-source-code",
+             "when": "findings.exists(f, f.rule.startsWith(\"source-code\"))",
+             "action": "block"},
             {"id": "would-block", "when": "model == \"dry-run-model\"", "action": "block",
              "mode": "dry-run"},
             {"id": "rollout-zero", "when": "model == \"rollout-0\"", "action": "block",
@@ -473,9 +478,52 @@ async fn evaluation_error_denies_and_is_audited(mode: Mode) {
     );
 }
 
+/// A prompt carrying a block of code, for the `source-code` data class.
+const CODE_PROMPT: &str = "Why does this panic?\n\n```rust\nuse std::collections::HashMap;\n\npub fn counts(text: &str) -> HashMap<&str, usize> {\n    let mut counts = HashMap::new();\n    for word in text.split_whitespace() {\n        *counts.entry(word).or_insert(0) += 1;\n    }\n    let first = text.split(' ').next().unwrap();\n    counts.remove(first).unwrap();\n    counts\n}\n```\n";
+
+async fn source_code_rule_refuses_code_and_passes_prose(mode: Mode) {
+    let s = rules_stack(mode).await;
+    let id = format!("source-code-{mode:?}");
+    let body = serde_json::json!({
+        "model": PLAIN_MODEL,
+        "stream": false,
+        "messages": [{"role": "user", "content": CODE_PROMPT}]
+    })
+    .to_string();
+    let req = Request::post("/v1/chat/completions", body)
+        .header("content-type", "application/json")
+        .header("x-request-id", &id)
+        .headers([s.answer.header()]);
+    let resp = send(&s.stack, &req).await;
+    assert_refused_by(&s, &resp, &id, "no-source-code", "policy-rule-block");
+    let r = s.record(&id).await;
+    assert_eq!(r["rule"], "no-source-code", "{r}");
+    assert!(
+        r["findings"].to_string().contains("source-code-rust"),
+        "{r}"
+    );
+
+    // Prose, even prose that names code, passes untouched.
+    let id = format!("source-code-prose-{mode:?}");
+    let body = serde_json::json!({
+        "model": PLAIN_MODEL,
+        "stream": false,
+        "messages": [{"role": "user", "content":
+            "In Rust, what does `unwrap()` do when the value is `None`? Please answer in two sentences."}]
+    })
+    .to_string();
+    let req = Request::post("/v1/chat/completions", body)
+        .header("content-type", "application/json")
+        .header("x-request-id", &id)
+        .headers([s.answer.header()]);
+    let resp = send(&s.stack, &req).await;
+    assert_passed_intact(&s, &resp, &req, &id);
+}
+
 scenarios! {
     modes: [ext_proc => ExtProc, wasm => Wasm],
     tests: [
+        source_code_rule_refuses_code_and_passes_prose,
         dry_run_changes_nothing_on_the_wire_but_is_recorded,
         rollout_0_and_100_behave_as_such,
         rollout_50_splits_by_request_id_and_repeats,

@@ -204,7 +204,10 @@ pub fn compile(specs: &[CustomDetector]) -> Result<Vec<Rule>, CustomError> {
                     Category::Credential
                 }
             }
-            name if valid_name(name, b"-_") && name != "injection" => {
+            name if valid_name(name, b"-_")
+                && name != "injection"
+                && name != super::classify::DATA_CLASS.name =>
+            {
                 let action = spec.action.unwrap_or(Action::Mask);
                 if action == Action::Allow {
                     return Err(CustomError::AllowAction { index, id });

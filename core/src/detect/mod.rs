@@ -9,6 +9,7 @@
 
 mod assign;
 pub mod catalogue;
+pub mod classify;
 pub mod custom;
 pub(crate) mod decode;
 mod gate;
@@ -57,6 +58,20 @@ pub const BUILTIN_IDS: &[&str] = &[
     "bitcoin-address",
     "ethereum-address",
     "prompt-injection",
+    "source-code-rust",
+    "source-code-python",
+    "source-code-javascript",
+    "source-code-go",
+    "source-code-java",
+    "source-code-c",
+    "source-code-cpp",
+    "source-code-csharp",
+    "source-code-ruby",
+    "source-code-php",
+    "source-code-shell",
+    "source-code-sql",
+    "source-code-unknown",
+    "bulk-pii",
 ];
 
 /// Which detector families are enabled. Built from the policy.
@@ -115,6 +130,11 @@ pub struct DetectorOptions {
     pub decoders: bool,
     /// How many nested encodings to peel (base64 of hex of ...).
     pub decode_depth: u8,
+    /// Data class `source-code-<language>`: a substantial block of code ([`classify`]). Off
+    /// by default; reported only by [`Scanner::classify`], over whole texts.
+    pub source_code: bool,
+    /// Data class `bulk-pii`: many records carrying PII (a CSV/JSON dump). Off by default.
+    pub bulk_pii: bool,
     /// The policy's own detectors (`detectors.custom`), compiled by [`custom::compile`]. They
     /// run whatever `credentials` says.
     pub custom: Vec<Rule>,
@@ -152,6 +172,8 @@ impl Default for DetectorOptions {
             ethereum_address: false,
             decoders: true,
             decode_depth: 2,
+            source_code: false,
+            bulk_pii: false,
             custom: Vec::new(),
         }
     }
@@ -425,6 +447,21 @@ impl Scanner {
             encoding: h.encoding,
             validated: h.validated,
         }));
+    }
+
+    /// Whether [`Scanner::classify`] has anything to do.
+    pub fn classifies(&self) -> bool {
+        self.options.source_code || self.options.bulk_pii
+    }
+
+    /// Appends the data-class findings (`source-code-<language>`, `bulk-pii`) of a whole
+    /// `text` to `out`, which must hold [`Scanner::scan`]'s findings over the same text (the
+    /// PII among them are what `bulk-pii` counts). Nothing when both classes are off. Not for
+    /// partial text: a block or a dump is judged whole.
+    pub fn classify(&self, text: &str, out: &mut Vec<Finding>) {
+        if self.classifies() {
+            classify::classify(text, self.options.source_code, self.options.bulk_pii, out);
+        }
     }
 
     /// [`Scanner::scan`] over a text of any size in bounded memory: each of [`windows`]'s
