@@ -195,16 +195,11 @@ impl Redactor {
             }
             // Count each finding once: when the region holding its start is released (a finding
             // whose start left earlier is a late discovery and is counted now).
-            // A data-class span is a whole block: nothing worth fingerprinting.
-            let value = if crate::detect::classify::is_data_class(f.category) {
-                None
-            } else {
-                text.get(f.start..f.end)
-            };
+            // A data-class span is a whole block: nothing worth fingerprinting, never masked.
+            let data_class = crate::detect::classify::is_data_class(f.category);
+            let value = (!data_class).then(|| text.get(f.start..f.end)).flatten();
             let action = self.count(f.rule, f.category, role, value);
-            if !matches!(action, Action::Mask | Action::Block)
-                || crate::detect::classify::is_data_class(f.category)
-            {
+            if data_class || !matches!(action, Action::Mask | Action::Block) {
                 continue;
             }
             let start = f.start.max(from).max(cursor);

@@ -241,4 +241,12 @@ fn bad_custom_detectors_are_reported_at_their_line() {
     let e = document::check(dup).expect_err("duplicate refused");
     assert_eq!(e.line, 4, "{e}");
     assert!(e.message.contains("already a detector id"), "{e}");
+    // The data classes' ids are taken too, whether their switches are on or not.
+    for taken in ["source-code-rust", "bulk-pii"] {
+        let dup = format!(
+            "version: 2\ndetectors:\n  custom:\n    - {{id: {taken}, category: pii, pattern: 'x+'}}\n"
+        );
+        let e = document::check(&dup).expect_err("data-class id refused");
+        assert!(e.message.contains("already a detector id"), "{taken}: {e}");
+    }
 }

@@ -366,6 +366,18 @@ const BRACE: u8 = 8;
 const PAREN: u8 = 16;
 const EQ: u8 = 32;
 
+/// Whether `set` holds `b` (usable in a `const` table).
+const fn holds(set: &[u8], b: u8) -> bool {
+    let mut k = 0;
+    while k < set.len() {
+        if set[k] == b {
+            return true;
+        }
+        k += 1;
+    }
+    false
+}
+
 /// Per byte, the classes [`classify_line`] asks about.
 static BYTE_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -373,36 +385,17 @@ static BYTE_CLASS: [u8; 256] = {
     while i < 256 {
         let b = i as u8;
         let mut c = 0;
-        let mut k = 0;
-        let sym = b"(){}[];=<>+*/&|!:$@#%^~\\";
-        while k < sym.len() {
-            if sym[k] == b {
-                c |= SYM;
-            }
-            k += 1;
+        if holds(b"(){}[];=<>+*/&|!:$@#%^~\\", b) {
+            c |= SYM;
         }
-        k = 0;
-        while k < STRUCTURE.len() {
-            if STRUCTURE[k] == b {
-                c |= STRUCT;
-            }
-            k += 1;
+        if holds(STRUCTURE, b) {
+            c |= STRUCT;
         }
-        k = 0;
-        let op = b"-=:!&|+$\">;";
-        while k < op.len() {
-            if op[k] == b {
-                c |= OP;
-            }
-            k += 1;
+        if holds(b"-=:!&|+$\">;", b) {
+            c |= OP;
         }
-        k = 0;
-        let brace = b"{}[]();,";
-        while k < brace.len() {
-            if brace[k] == b {
-                c |= BRACE;
-            }
-            k += 1;
+        if holds(b"{}[]();,", b) {
+            c |= BRACE;
         }
         if b == b'(' {
             c |= PAREN;

@@ -181,6 +181,7 @@ pub fn compile(specs: &[CustomDetector]) -> Result<Vec<Rule>, CustomError> {
         }
         let taken = super::RULES.iter().any(|r| r.id == spec.id)
             || super::BUILTIN_IDS.contains(&spec.id.as_str())
+            || super::classify::RULE_IDS.contains(&spec.id.as_str())
             || specs
                 .get(..index)
                 .unwrap_or_default()
